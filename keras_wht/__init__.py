@@ -1,0 +1,21 @@
+"""Walsh-Hadamard-transform (WHT) layers for Keras and TensorFlow Lite.
+
+Subpackages load on first use, so `import keras_wht` stays light:
+`keras_wht.ops` (the FWHT in TF graph ops), `keras_wht.layers` (Keras layers).
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("ops", "layers", "initializers", "cli")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_wht.{name}")
+    raise AttributeError(f"module 'keras_wht' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES))

@@ -1,0 +1,49 @@
+"""Argument checks shared by ops and layers: each error names the argument and the value."""
+
+import numbers
+
+
+def is_power_of_two(n):
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 and n & (n - 1) == 0
+
+
+def next_power_of_two(n):
+    """The smallest power of two >= n (n >= 1)."""
+    return 1 << (int(n) - 1).bit_length()
+
+
+def positive_int(name, value, *, allow_none=False):
+    """Returns `value` as an int, or raises naming `name` and `value`."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        expected = "a positive integer or None" if allow_none else "a positive integer"
+        raise ValueError(f"`{name}` must be {expected}, got {value!r}.")
+    return int(value)
+
+
+def power_of_two(name, value, *, allow_none=False):
+    """Returns `value` as an int power of two, or raises naming `name` and `value`."""
+    if value is None and allow_none:
+        return None
+    if not is_power_of_two(value):
+        expected = "a positive power of two or None" if allow_none else "a positive power of two"
+        raise ValueError(f"`{name}` must be {expected} (1, 2, 4, 8, ...), got {value!r}.")
+    return int(value)
+
+
+def int_pair(name, value, check):
+    """An int or a pair of ints, each passed through `check(name, v)`; returns a 2-tuple."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"`{name}` must be an integer or a pair of integers, got {value!r}.")
+        return tuple(check(name, v) for v in value)
+    v = check(name, value)
+    return (v, v)
+
+
+def one_of(name, value, choices):
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {listed}, got {value!r}.")
+    return value

@@ -1,0 +1,26 @@
+"""The Keras the layers are built on: Keras 3 (TensorFlow backend), or tf_keras when
+TF_USE_LEGACY_KERAS=1, as TensorFlow itself decides (tensorflow-model-optimization
+needs tf_keras). The layers use only the public API common to both."""
+
+import os
+
+LEGACY = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+
+if LEGACY:
+    import tf_keras as keras
+else:
+    import keras
+
+    if keras.config.backend() != "tensorflow":
+        raise ImportError(
+            "keras_wht layers run on the TensorFlow backend, but KERAS_BACKEND is "
+            f"{keras.config.backend()!r}: set KERAS_BACKEND=tensorflow."
+        )
+
+
+def register(cls):
+    """Registers `cls` for serialization so a `.keras` file loads without custom_objects."""
+    return keras.saving.register_keras_serializable(package="keras_wht")(cls)
+
+
+__all__ = ["LEGACY", "keras", "register"]
