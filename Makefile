@@ -24,7 +24,7 @@ test-keras3:
 	$(BIN)/python -m pytest -n 2 -q
 
 test-legacy:
-	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -n 2 -q tests/layers tests/test_legacy_keras.py
+	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -n 2 -q tests/layers tests/test_keras_flavour.py
 
 bench: install
 	$(BIN)/python benchmarks/fwht_formulations.py

@@ -1,0 +1,22 @@
+"""Run in both test passes: the layers must be built on the Keras the environment asks for."""
+
+import os
+
+import pytest
+
+from keras_wht.layers import WHT1D, WHT2D, SmoothThreshold
+
+
+@pytest.mark.parametrize("cls", [WHT1D, WHT2D, SmoothThreshold])
+def test_layers_subclass_the_requested_keras(cls):
+    if os.environ.get("TF_USE_LEGACY_KERAS") == "1":
+        import keras
+        import tf_keras
+
+        assert issubclass(cls, tf_keras.layers.Layer)
+        assert not issubclass(cls, keras.layers.Layer)
+    else:
+        import keras
+
+        assert issubclass(cls, keras.layers.Layer)
+        assert keras.__version__.startswith("3.")
