@@ -18,7 +18,8 @@ demo: install
 	$(BIN)/keras-wht demo
 
 # Keras 3 first, then the same layers under tf_keras (TF_USE_LEGACY_KERAS=1).
-test: install test-keras3 test-legacy
+test: install
+	$(MAKE) test-keras3 test-legacy
 
 test-keras3:
 	$(BIN)/python -m pytest -n 2 -q

@@ -42,6 +42,24 @@ def int_pair(name, value, check):
     return (v, v)
 
 
+def axes(value, rank, *, name="axis"):
+    """`value` (an int or a sequence of ints) as non-negative axes of a rank-`rank` input,
+    in the order given; raises naming `name` and `value`."""
+    given = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if not given:
+        raise ValueError(f"`{name}` must name at least one axis, got {value!r}.")
+    for a in given:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral) or not -rank <= a < rank:
+            raise ValueError(
+                f"`{name}` must hold integers in [{-rank}, {rank}) for an input of rank {rank}, "
+                f"got {value!r}."
+            )
+    result = tuple(int(a) % rank for a in given)
+    if len(set(result)) != len(result):
+        raise ValueError(f"`{name}` names an axis twice: {value!r}.")
+    return result
+
+
 def one_of(name, value, choices):
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -20,7 +21,8 @@ def test_info_json(capsys):
 
 
 def test_console_script_info_table():
-    out = subprocess.run(["keras-wht", "info"], capture_output=True, text=True, check=True).stdout
+    script = os.path.join(os.path.dirname(sys.executable), "keras-wht")  # installed by pip
+    out = subprocess.run([script, "info"], capture_output=True, text=True, check=True).stdout
     assert "tensorflow" in out and "TFLite runtime ai_edge_litert" in out
 
 

@@ -4,7 +4,7 @@ import numbers
 
 import tensorflow as tf
 
-from keras_wht import ops
+from keras_wht import _checks, ops
 from keras_wht._keras import keras, register
 from keras_wht.initializers import ThresholdRamp
 
@@ -68,7 +68,7 @@ class SmoothThreshold(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = tuple(tf.TensorShape(input_shape).as_list())
-        axes = _normalize_axes(self.axis, len(shape))
+        axes = sorted(_checks.axes(self.axis, len(shape)))
         unknown = [a for a in axes if shape[a] is None]
         if unknown:
             raise ValueError(
@@ -112,17 +112,6 @@ class SmoothThreshold(keras.layers.Layer):
             threshold_regularizer=keras.regularizers.serialize(self.threshold_regularizer),
         )
         return config
-
-
-def _normalize_axes(axis, rank):
-    given = axis if isinstance(axis, tuple) else (axis,)
-    for a in given:
-        if not -rank <= a < rank:
-            raise ValueError(f"`axis`={axis!r} is out of range for inputs of rank {rank}.")
-    axes = sorted({a % rank for a in given})
-    if len(axes) != len(given):
-        raise ValueError(f"`axis` names an axis twice: {axis!r}.")
-    return axes
 
 
 def _check_float_policy(layer):

@@ -10,9 +10,11 @@ from keras_wht.ops.hadamard import ORDERS, hadamard_matrix, sequency_permutation
 
 METHODS = ("auto", "dense", "kronecker", "butterfly")
 
-# Largest block that "auto" multiplies by one dense matrix; above it, two Kronecker
-# factors win. Chosen by benchmarks/fwht_formulations.py (table in benchmarks/FORMULATIONS.md).
-DENSE_MAX = 64
+# Largest block that "auto" multiplies by one dense matrix, for the last axis and for an
+# axis with elements after it; above it, two Kronecker factors win. Measured by
+# benchmarks/fwht_formulations.py (table in benchmarks/FORMULATIONS.md).
+DENSE_MAX_LAST = 64
+DENSE_MAX_MIDDLE = 8
 
 
 def fwht(x, axis=-1, *, block_size=None, normalize=True, order="hadamard", method="auto"):
@@ -67,7 +69,7 @@ def fwht(x, axis=-1, *, block_size=None, normalize=True, order="hadamard", metho
     rank = x.shape.rank
     if not rank:
         raise ValueError(f"`x` must have rank >= 1 and a known rank, got shape {x.shape}.")
-    axes = _normalize_axes(axis, rank)
+    axes = _checks.axes(axis, rank)
     blocks = _normalize_blocks(block_size, len(axes))
     _checks.one_of("order", order, ORDERS)
     _checks.one_of("method", method, METHODS)
@@ -118,7 +120,7 @@ def crop(x, length, axis=-1):
     Undoes the zero padding of `fwht`: `crop(fwht(fwht(x, 1), 1), x.shape[1], 1)` is `x`.
     """
     x = tf.convert_to_tensor(x)
-    axes = _normalize_axes(axis, x.shape.rank)
+    axes = _checks.axes(axis, x.shape.rank)
     lengths = tuple(length) if isinstance(length, (tuple, list)) else (length,) * len(axes)
     if len(lengths) != len(axes):
         raise ValueError(f"`length` must give one length per axis {axes}, got {length!r}.")
@@ -126,23 +128,6 @@ def crop(x, length, axis=-1):
     for ax, n in zip(axes, lengths):
         index[ax] = slice(0, _checks.positive_int("length", n))
     return x[tuple(index)]
-
-
-def _normalize_axes(axis, rank):
-    given = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    if not given:
-        raise ValueError(f"`axis` must name at least one axis, got {axis!r}.")
-    axes = []
-    for a in given:
-        if isinstance(a, bool) or not isinstance(a, numbers.Integral) or not -rank <= a < rank:
-            raise ValueError(
-                f"`axis` must hold integers in [{-rank}, {rank}) for an input of rank {rank}, "
-                f"got {axis!r}."
-            )
-        axes.append(int(a) % rank)
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"`axis` names an axis twice: {axis!r}.")
-    return tuple(axes)
 
 
 def _normalize_blocks(block_size, count):
@@ -200,8 +185,7 @@ def _shape_of(x):
 
 def choose_method(b, inner):
     """The formulation "auto" uses for blocks of b with `inner` elements after the axis."""
-    del inner  # the measured winner depends on b alone (benchmarks/FORMULATIONS.md)
-    return "dense" if b <= DENSE_MAX else "kronecker"
+    return "dense" if b <= (DENSE_MAX_LAST if inner == 1 else DENSE_MAX_MIDDLE) else "kronecker"
 
 
 def _hadamard_middle(x3, b, inner, order, scale, method):

@@ -65,7 +65,7 @@ def test_thresholds_stay_non_negative(rng):
     "kwargs, shape, message",
     [
         (dict(axis="last"), (None, 4), "`axis` must be an integer or a tuple of integers, got 'last'"),
-        (dict(axis=3), (None, 4), "`axis`=3 is out of range for inputs of rank 2"),
+        (dict(axis=3), (None, 4), "`axis` must hold integers in [-2, 2) for an input of rank 2, got 3"),
         (dict(axis=(1, -1)), (None, 4), "`axis` names an axis twice: (1, -1)"),
         (dict(axis=0), (None, 4), "needs the input's size along `axis`=0, but axis 0 of input shape (None, 4) is unknown"),
         (dict(dtype="int32"), (None, 4), "`dtype` must be a float type or a mixed-precision policy, got 'int32'"),
