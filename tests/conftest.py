@@ -5,6 +5,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI explores the same examples every run, so a red run reproduces; locally they vary.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Two logical CPUs, so tf.distribute.MirroredStrategy has two replicas; this must run
 # before TensorFlow initialises its devices.
