@@ -1,4 +1,4 @@
-"""The keras-wht command: `keras-wht info`, `keras-wht demo`."""
+"""The keras-wht command: info, models, train, demo."""
 
 import argparse
 import importlib.metadata
@@ -63,12 +63,96 @@ def _print_info(data):
     Console().print(table)
 
 
+def _fail(command, err):
+    print(f"keras-wht {command}: {err}", file=sys.stderr)
+    return 2
+
+
+def parameter_counts(names, *, input_size, classes):
+    """[{model, wht, parameters, of_plain}] for each model, plain and with each preset."""
+    from keras_wht import models
+    from keras_wht._keras import keras
+
+    rows = []
+    for name in names:
+        builder = models.get(name)
+        plain = None
+        for preset in [None, *models.presets(name)]:
+            count = builder((input_size, input_size, 3), classes=classes, wht=preset).count_params()
+            keras.backend.clear_session()
+            plain = plain or count
+            rows.append({"model": name, "wht": preset or "none", "parameters": count, "of_plain": count / plain})
+    return rows
+
+
+def _models(args):
+    from keras_wht import models
+
+    try:
+        rows = parameter_counts(args.model or list(models.BUILDERS), input_size=args.input_size, classes=args.classes)
+    except ValueError as err:
+        return _fail("models", err)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"parameters, {args.input_size}x{args.input_size}x3 input, {args.classes} classes")
+    for column in ("model", "wht", "parameters", "of plain"):
+        table.add_column(column, justify="left" if column in ("model", "wht") else "right")
+    for r in rows:
+        table.add_row(r["model"], r["wht"], f"{r['parameters']:,}", f"{r['of_plain']:.1%}")
+    Console().print(table)
+    return 0
+
+
+def _train(args):
+    from keras_wht import training
+
+    try:
+        metrics = training.train(
+            model=args.model, wht=training.parse_wht(args.wht), dataset=args.dataset, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer,
+            seed=args.seed, out=args.out, resume=args.resume, augment=args.augment,
+            distribute=args.distribute, input_size=args.input_size,
+        )
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
+        return _fail("train", err)
+    print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['parameters']:,} parameters); "
+          f"model, checkpoint, history and metrics in {args.out}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-wht", description="Walsh-Hadamard-transform layers for Keras and TFLite.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("info", help="versions of TensorFlow, Keras and the TFLite runtimes found")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = commands.add_parser("models", help="parameter counts of each model builder, plain and per WHT preset")
+    p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
+    p.add_argument("--input-size", type=int, default=32, help="square input size (default 32, CIFAR)")
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = commands.add_parser("train", help="train a model builder's network, with checkpoints and history")
+    p.add_argument("--model", default="mobilenet_v2", help="mobilenet_v2, mobilenet_v3_large, resnet20 or resnet50")
+    p.add_argument("--wht", default=None, help="a preset name, 'none', or a JSON Placement such as "
+                   "'{\"blocks\": [15, 16], \"layers\": [\"project\"]}'")
+    p.add_argument("--dataset", default="digits", help="digits (offline), cifar10 or cifar100 (downloaded once)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="(initial) learning rate")
+    p.add_argument("--schedule", default="cosine", help="constant or cosine (default)")
+    p.add_argument("--optimizer", default="adam", help="adam (default) or sgd (momentum 0.9)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-size", type=int, default=32, help="images are resized to this square size")
+    p.add_argument("--augment", action="store_true", help="pad-and-crop and horizontal flips")
+    p.add_argument("--distribute", action="store_true", help="tf.distribute.MirroredStrategy over all devices")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.keras")
+    p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
 
     p = commands.add_parser("demo", help="train WHT layers against convolutions on the offline digits set")
     p.add_argument("--epochs", type=int, default=15, help="training epochs per model (default 15)")
@@ -86,6 +170,10 @@ def main(argv=None):
         else:
             _print_info(data)
         return 0
+    if args.command == "models":
+        return _models(args)
+    if args.command == "train":
+        return _train(args)
     if args.command == "demo":
         from keras_wht import demo
 

@@ -1,6 +1,8 @@
-"""Data sets the demo and the tests can use offline."""
+"""Image classification data sets: `digits` offline, CIFAR-10/100 for users who are online."""
 
 import numpy as np
+
+NAMES = ("digits", "cifar10", "cifar100")
 
 
 def load_digits(*, test_fraction=0.2, seed=0):
@@ -26,3 +28,29 @@ def load_digits(*, test_fraction=0.2, seed=0):
     n_test = int(round(len(x) * test_fraction))
     test, train = order[:n_test], order[n_test:]
     return (x[train], y[train]), (x[test], y[test])
+
+
+def load(name, *, seed=0):
+    """((x_train, y_train), (x_test, y_test), classes) with images as float32 in [0, 1].
+
+    `digits` is read from scikit-learn's wheel; `cifar10` and `cifar100` come through
+    keras.datasets, which downloads them once (a clear error when that fails).
+    """
+    if name == "digits":
+        return (*load_digits(seed=seed), 10)
+    if name not in NAMES:
+        raise ValueError(f"Unknown dataset {name!r}; the datasets are: {', '.join(NAMES)}.")
+    from keras_wht._keras import keras
+
+    module = getattr(keras.datasets, name)
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data()
+    except Exception as err:  # keras raises whatever urllib raised; the message names it
+        raise RuntimeError(
+            f"could not load {name} through keras.datasets (it downloads the data once, so it needs "
+            f"the internet the first time): {err}. Use --dataset digits to train offline."
+        ) from err
+    scale = lambda x: (x / 255.0).astype(np.float32)  # noqa: E731
+    return (scale(x_train), y_train.reshape(-1).astype(np.int64)), (scale(x_test), y_test.reshape(-1).astype(np.int64)), (
+        10 if name == "cifar10" else 100
+    )

@@ -1,0 +1,98 @@
+"""What the model builders share: inputs, tops, weights, and conv-or-WHT layer factories."""
+
+import numbers
+import os
+
+from keras_wht._keras import keras
+from keras_wht.layers import WHT1D, WHT2D
+
+layers = keras.layers
+
+
+def make_divisible(value, divisor=8):
+    """`value` rounded to a multiple of `divisor`, never below 90% of it (MobileNet's rule)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def check_arguments(*, include_top, weights, pooling, classes):
+    if not isinstance(include_top, bool):
+        raise ValueError(f"`include_top` must be True or False, got {include_top!r}.")
+    if weights is not None and not (isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)):
+        raise ValueError(
+            "`weights` must be None or the path of an existing weights file (keras-wht downloads "
+            f"nothing), got {weights!r}."
+        )
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
+    if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
+        raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+
+
+def image_input(model, input_shape, input_tensor, *, default_size, min_size):
+    """(model inputs, first tensor): a new Input, or `input_tensor` and its sources."""
+    if input_tensor is not None:
+        shape = tuple(input_tensor.shape[1:])
+        if input_shape is not None and tuple(input_shape) != shape:
+            raise ValueError(f"`input_shape` {tuple(input_shape)} does not match `input_tensor` of shape {shape}.")
+        input_shape = shape
+    if input_shape is None:
+        input_shape = (default_size, default_size, 3)
+    if len(tuple(input_shape)) != 3:
+        raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}.")
+    height, width, _ = input_shape
+    if any(d is not None and d < min_size for d in (height, width)):
+        raise ValueError(
+            f"{model} needs inputs of at least {min_size}x{min_size}, got `input_shape`={tuple(input_shape)}."
+        )
+    if input_tensor is not None:
+        return keras.utils.get_source_inputs(input_tensor), input_tensor
+    x = keras.Input(shape=tuple(input_shape))
+    return x, x
+
+
+def pointwise(x, filters, *, wht, name, strides=1, use_bias=False):
+    """A 1x1 convolution, or the WHT1D that replaces it."""
+    if wht:
+        return WHT1D(filters, strides=strides, name=name)(x)
+    return layers.Conv2D(filters, 1, strides=strides, use_bias=use_bias, name=name)(x)
+
+
+def spatial(x, filters, kernel, *, wht, name, strides=1, use_bias=False):
+    """A kxk "same" convolution, or the WHT2D that replaces it."""
+    if wht:
+        return WHT2D(filters, strides=strides, name=name)(x)
+    return layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=use_bias, name=name)(x)
+
+
+def depthwise(x, kernel, strides, *, wht, name):
+    """A kxk depthwise convolution as keras.applications pads it, or the WHT2D for it."""
+    if wht:
+        return WHT2D(strides=strides, name=name)(x)
+    if strides == 2:
+        x = layers.ZeroPadding2D(padding=_correct_pad(x.shape[1:3], kernel), name=f"{name}_pad")(x)
+    return layers.DepthwiseConv2D(kernel, strides=strides, padding="same" if strides == 1 else "valid",
+                                  use_bias=False, name=name)(x)
+
+
+def _correct_pad(size, kernel):
+    # Pads so a "valid" stride-2 kxk conv sees the same window centres as TF's "same".
+    adjust = (1, 1) if None in size else (1 - size[0] % 2, 1 - size[1] % 2)
+    half = kernel // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
+def finish(inputs, x, *, name, include_top, pooling, weights, head, top):
+    """Optional WHT2D head, then `top(x)` or pooling, the Model, and its weights."""
+    if head:
+        x = WHT2D(name="head_wht2d")(x)
+    if include_top:
+        x = top(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
