@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+
+from keras_wht import cli, datasets, training
+from keras_wht._keras import keras
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """ResNet20 with WHT layers in its last third, 6 epochs on 16x16 digits."""
+    out = tmp_path_factory.mktemp("train")
+    metrics = training.train(model="resnet20", wht="last-third", epochs=6, batch_size=32, learning_rate=3e-3,
+                             input_size=16, out=str(out), verbose=0)
+    return out, metrics
+
+
+@pytest.mark.slow
+def test_short_training_on_digits_learns(trained):
+    out, metrics = trained
+    assert metrics["test_accuracy"] > 0.3  # chance is 0.1
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == list(range(6))
+    assert history[-1]["loss"] < history[0]["loss"]
+    model = keras.saving.load_model(str(out / "model.keras"))
+    assert model.count_params() == metrics["parameters"]
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_checkpoint(trained, tmp_path):
+    out, _ = trained
+    for name in ("checkpoint.keras", "history.csv"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    metrics = training.train(model="resnet20", epochs=7, batch_size=32, input_size=16, out=str(tmp_path),
+                             resume=True, verbose=0)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [row["epoch"] for row in history] == list(range(7))  # one more epoch, appended
+    assert metrics["test_accuracy"] > 0.3
+
+
+@pytest.mark.slow
+def test_distributed_training_through_the_cli(tmp_path, capsys):
+    code = cli.main(["train", "--model", "resnet20", "--wht", '{"blocks": [-1], "layers": ["conv2"]}',
+                     "--epochs", "1", "--input-size", "8", "--distribute", "--augment", "--out", str(tmp_path)])
+    assert code == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert json.loads((tmp_path / "metrics.json").read_text())["wht"] == {"blocks": [-1], "layers": ["conv2"]}
+
+
+def test_pipeline_resizes_tiles_and_augments():
+    (x, y), _ = datasets.load_digits()
+    plain = next(iter(training.pipeline(x[:8], y[:8], input_size=16, batch_size=8)))[0].numpy()
+    assert plain.shape == (8, 16, 16, 3)
+    np.testing.assert_array_equal(plain[..., 0], plain[..., 2])
+    augmented = next(iter(training.pipeline(x[:8], y[:8], input_size=16, batch_size=8, augment=True)))[0].numpy()
+    assert augmented.shape == plain.shape and not np.array_equal(augmented, plain)
+
+
+def test_digits_split_is_fixed_and_disjoint():
+    (a, ya), (b, yb) = datasets.load_digits()
+    (a2, _), _ = datasets.load_digits()
+    assert len(a) + len(b) == 1797 and len(b) == 359
+    np.testing.assert_array_equal(a, a2)
+    assert set(np.unique(ya)) == set(range(10))
+
+
+def test_cifar_offline_is_a_clear_error(monkeypatch, capsys):
+    def offline():
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    assert cli.main(["train", "--dataset", "cifar10", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "could not load cifar10 through keras.datasets" in err and "Use --dataset digits" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "vgg"], "Unknown model 'vgg'; the models are: mobilenet_v2"),
+        (["--dataset", "mnist"], "Unknown dataset 'mnist'; the datasets are: digits, cifar10, cifar100"),
+        (["--wht", "{blocks"], "`--wht` looks like JSON but does not parse"),
+        (["--epochs", "0"], "`epochs` must be a positive integer, got 0"),
+        (["--schedule", "step"], "`schedule` must be one of constant, cosine, got 'step'"),
+        (["--lr", "-1"], "`learning_rate` must be positive, got -1.0"),
+        (["--resume", "--out", "{tmp}"], "--resume: no checkpoint to resume from at {tmp}/checkpoint.keras"),
+    ],
+)
+def test_train_errors(argv, message, capsys, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    message = message.replace("{tmp}", str(tmp_path))
+    assert cli.main(["train", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_models_command_json(capsys):
+    assert cli.main(["models", "--model", "resnet20", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0] == {"model": "resnet20", "wht": "none", "parameters": 274_042, "of_plain": 1.0}
+    assert {r["wht"] for r in rows} == {"none", "last-third", "last-third-second"}
