@@ -25,7 +25,8 @@ test-keras3:
 	$(BIN)/python -m pytest -n 2 -q
 
 test-legacy:
-	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -n 2 -q tests/layers tests/test_keras_flavour.py
+	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -n 2 -q -m "not slow" \
+		tests/layers tests/models/test_builders.py tests/test_keras_flavour.py
 
 bench: install
 	$(BIN)/python benchmarks/fwht_formulations.py

@@ -1,14 +1,15 @@
 """Walsh-Hadamard-transform (WHT) layers for Keras and TensorFlow Lite.
 
 Subpackages load on first use, so `import keras_wht` stays light:
-`keras_wht.ops` (the FWHT in TF graph ops), `keras_wht.layers` (Keras layers).
+`keras_wht.ops` (the FWHT in TF graph ops), `keras_wht.layers` (Keras layers),
+`keras_wht.models` (MobileNet and ResNet builders), `keras_wht.training`.
 """
 
 import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("ops", "layers", "initializers", "cli")
+_SUBMODULES = ("ops", "layers", "initializers", "models", "datasets", "training", "cli")
 
 
 def __getattr__(name):

@@ -115,7 +115,7 @@ def _train(args):
             model=args.model, wht=training.parse_wht(args.wht), dataset=args.dataset, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer,
             seed=args.seed, out=args.out, resume=args.resume, augment=args.augment,
-            distribute=args.distribute, input_size=args.input_size,
+            distribute=args.distribute, input_size=args.input_size, recalibrate_bn=args.recalibrate_bn,
         )
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
         return _fail("train", err)
@@ -152,6 +152,8 @@ def build_parser():
     p.add_argument("--augment", action="store_true", help="pad-and-crop and horizontal flips")
     p.add_argument("--distribute", action="store_true", help="tf.distribute.MirroredStrategy over all devices")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.keras")
+    p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
+                   help="keep the batch-norm statistics training left (default: recompute them after training)")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
 
     p = commands.add_parser("demo", help="train WHT layers against convolutions on the offline digits set")

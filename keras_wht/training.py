@@ -69,6 +69,7 @@ def train(
     augment=False,
     distribute=False,
     input_size=32,
+    recalibrate_bn=True,
     verbose=1,
 ):
     """Trains, checkpoints every epoch, evaluates on the test split; returns the metrics.
@@ -77,6 +78,8 @@ def train(
     model.keras (the final model), history.csv and history.json (per-epoch loss and
     accuracy, training and validation), metrics.json (test accuracy and loss, parameters).
     `resume=True` continues from checkpoint.keras up to `epochs` in all.
+    `recalibrate_bn` recomputes the batch-norm statistics after training (see
+    `recalibrate_batch_norm`); metrics.json gives the test accuracy before and after.
     """
     models.get(model)
     _check("schedule", schedule, SCHEDULES)
@@ -121,12 +124,18 @@ def train(
     if done < epochs:
         net.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=done, shuffle=False,
                 callbacks=callbacks, verbose=verbose)
+    metrics = {}
+    if recalibrate_bn and _batch_norms(net):
+        metrics["test_accuracy_before_recalibration"] = float(net.evaluate(test_data, verbose=0)[1])
+        with strategy.scope():
+            recalibrate_batch_norm(net, pipeline(x_train, y_train, **batches))
     test_loss, test_accuracy = net.evaluate(test_data, verbose=0)
     net.save(os.path.join(out, "model.keras"))
     history = _read_history(history_csv)
     with open(os.path.join(out, "history.json"), "w") as f:
         json.dump(history, f, indent=2)
     metrics = {
+        **metrics,
         "model": model,
         "wht": wht,
         "dataset": dataset,
@@ -138,6 +147,38 @@ def train(
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     return metrics
+
+
+def recalibrate_batch_norm(model, data):
+    """Sets every BatchNormalization's moving mean and variance to the average of its batch
+    statistics over `data` (one pass in training mode; no weight changes).
+
+    Training updates the moving statistics with momentum 0.99-0.999, so after a short run
+    they still remember the first steps. Where a network's maps shrink to 1x1 (MobileNetV2
+    on 32x32 inputs) the real batch variances are tiny, the remembered ones large, and in
+    inference mode the features fade to a constant: chance accuracy after 99% in
+    training. Averaging the statistics afresh ("precise BN") fixes that.
+    """
+    norms = _batch_norms(model)
+    momenta = [layer.momentum for layer in norms]
+    try:
+        for step, (images, _) in enumerate(data):
+            for layer in norms:
+                layer.momentum = step / (step + 1)  # moving = running mean of the batch statistics
+            model(images, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+
+
+def _batch_norms(model):
+    return [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def _all_layers(layer):
+    for child in getattr(layer, "layers", []):
+        yield child
+        yield from _all_layers(child)
 
 
 def _check(name, value, choices):

@@ -100,3 +100,16 @@ def test_models_command_json(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert rows[0] == {"model": "resnet20", "wht": "none", "parameters": 274_042, "of_plain": 1.0}
     assert {r["wht"] for r in rows} == {"none", "last-third", "last-third-second"}
+
+
+def test_recalibrated_statistics_are_the_average_batch_statistics(rng):
+    dense = keras.layers.Dense(3)
+    norm = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Sequential([keras.Input((4,)), dense, norm])
+    batches = [rng.standard_normal((8, 4)).astype(np.float32) * (k + 1) for k in range(5)]
+    training.recalibrate_batch_norm(model, [(b, None) for b in batches])
+    kernel, bias = dense.get_weights()
+    features = [b @ kernel + bias for b in batches]
+    np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([f.mean(0) for f in features], 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), np.mean([f.var(0) for f in features], 0), rtol=1e-4)
+    assert norm.momentum == 0.99  # restored
