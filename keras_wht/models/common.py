@@ -82,6 +82,16 @@ def _correct_pad(size, kernel):
     return ((half - adjust[0], half), (half - adjust[1], half))
 
 
+def dense_top(classes, activation, *, pool_name=None):
+    """The classifier keras.applications' MobileNetV2 and ResNets end with."""
+
+    def top(x):
+        x = layers.GlobalAveragePooling2D(name=pool_name)(x)
+        return layers.Dense(classes, activation=activation, name="predictions")(x)
+
+    return top
+
+
 def finish(inputs, x, *, name, include_top, pooling, weights, head, top):
     """Optional WHT2D head, then `top(x)` or pooling, the Model, and its weights."""
     if head:

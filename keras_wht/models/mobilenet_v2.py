@@ -1,5 +1,7 @@
 """MobileNetV2 (Sandler et al. 2018) with optional WHT layers, shaped as keras.applications'."""
 
+import functools
+
 from keras_wht.models import common
 from keras_wht.models.common import layers
 from keras_wht.models.placement import Placement, resolve
@@ -84,22 +86,18 @@ def MobileNetV2(
     x = layers.BatchNormalization(**bn, name="bn_Conv1")(x)
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
     for index, (filters, stride, expansion) in enumerate(BLOCKS):
-        replaced = (lambda kind: placement is not None and placement.replaces(index, kind))
+        replaced = functools.partial(placement.replaces, index)
         x = _inverted_residual(x, index, common.make_divisible(int(filters * alpha)), stride, expansion, replaced, bn)
 
     last = common.make_divisible(1280 * alpha) if alpha > 1.0 else 1280
-    x = common.pointwise(x, last, wht=placement is not None and placement.last_conv, name="Conv_1")
+    x = common.pointwise(x, last, wht=placement.last_conv, name="Conv_1")
     x = layers.BatchNormalization(**bn, name="Conv_1_bn")(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
 
-    def top(x):
-        x = layers.GlobalAveragePooling2D()(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-
     return common.finish(
-        inputs, x, name=name or f"mobilenetv2_{alpha:0.2f}_{x.shape[1]}" + ("_wht" if placement else ""),
+        inputs, x, name=name or f"mobilenetv2_{alpha:0.2f}_{x.shape[1]}" + ("_wht" if wht is not None else ""),
         include_top=include_top, pooling=pooling, weights=weights,
-        head=placement is not None and placement.head, top=top,
+        head=placement.head, top=common.dense_top(classes, classifier_activation),
     )
 
 

@@ -1,5 +1,7 @@
 """MobileNetV3-Large (Howard et al. 2019) with optional WHT layers, shaped as keras.applications'."""
 
+import functools
+
 from keras_wht.layers import WHT2D
 from keras_wht.models import common
 from keras_wht.models.common import layers
@@ -80,13 +82,13 @@ def MobileNetV3Large(
     x = layers.BatchNormalization(**bn, name="conv_bn")(x)
     x = swish(x)
     for index, (expansion, filters, kernel, stride, se, hard) in enumerate(BLOCKS):
-        replaced = (lambda kind: placement is not None and placement.replaces(index, kind))
+        replaced = functools.partial(placement.replaces, index)
         x = _inverted_residual(
             x, index, expansion, common.make_divisible(filters * alpha), 3 if minimalistic else kernel, stride,
             se and not minimalistic, swish if hard else _relu, replaced, bn,
         )
 
-    x = common.pointwise(x, common.make_divisible(x.shape[-1] * 6), wht=placement is not None and placement.last_conv,
+    x = common.pointwise(x, common.make_divisible(x.shape[-1] * 6), wht=placement.last_conv,
                          name="conv_1")
     x = layers.BatchNormalization(**bn, name="conv_1_bn")(x)
     x = swish(x)
@@ -103,9 +105,9 @@ def MobileNetV3Large(
         return layers.Activation(classifier_activation, name="predictions")(x)
 
     return common.finish(
-        inputs, x, name=name or ("MobileNetV3Large_wht" if placement else "MobileNetV3Large"),
+        inputs, x, name=name or ("MobileNetV3Large_wht" if wht is not None else "MobileNetV3Large"),
         include_top=include_top, pooling=pooling, weights=weights,
-        head=placement is not None and placement.head, top=top,
+        head=placement.head, top=top,
     )
 
 

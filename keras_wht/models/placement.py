@@ -34,9 +34,9 @@ class Placement:
 
 
 def resolve(wht, *, model, presets, num_blocks, kinds):
-    """`wht` as a Placement with non-negative block indices, or None for the plain net."""
+    """`wht` as a Placement with non-negative block indices; an empty one for None."""
     if wht is None:
-        return None
+        return Placement()
     if isinstance(wht, str):
         if wht not in presets:
             raise ValueError(

@@ -1,6 +1,8 @@
 """ResNets (He et al. 2016) with optional WHT layers: ResNet20 for CIFAR, and ResNet50
 shaped as keras.applications'."""
 
+import functools
+
 from keras_wht.models import common
 from keras_wht.models.common import layers
 from keras_wht.models.placement import Placement, resolve
@@ -64,7 +66,7 @@ def ResNet20(
         stage, position = divmod(index, 3)
         filters = 16 << stage
         stride = 2 if stage and not position else 1
-        replaced = (lambda kind: placement is not None and placement.replaces(index, kind))
+        replaced = functools.partial(placement.replaces, index)
         name_ = f"conv{stage + 2}_block{position + 1}"
         shortcut = x
         if stride != 1 or x.shape[-1] != filters:
@@ -78,13 +80,10 @@ def ResNet20(
         x = layers.Add(name=f"{name_}_add")([shortcut, y])
         x = layers.ReLU(name=f"{name_}_out")(x)
 
-    def top(x):
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-
-    return common.finish(inputs, x, name=name or ("resnet20_wht" if placement else "resnet20"),
+    return common.finish(inputs, x, name=name or ("resnet20_wht" if wht is not None else "resnet20"),
                          include_top=include_top, pooling=pooling, weights=weights,
-                         head=placement is not None and placement.head, top=top)
+                         head=placement.head,
+                         top=common.dense_top(classes, classifier_activation, pool_name="avg_pool"))
 
 
 def ResNet50(
@@ -132,18 +131,15 @@ def ResNet50(
     index = 0
     for stage, (filters, blocks, first_stride) in enumerate(RESNET50_STAGES):
         for position in range(blocks):
-            replaced = (lambda kind, i=index: placement is not None and placement.replaces(i, kind))
+            replaced = functools.partial(placement.replaces, index)
             x = _bottleneck(x, filters, first_stride if position == 0 else 1, position == 0, replaced, bn,
                             name=f"conv{stage + 2}_block{position + 1}")
             index += 1
 
-    def top(x):
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-
-    return common.finish(inputs, x, name=name or ("resnet50_wht" if placement else "resnet50"),
+    return common.finish(inputs, x, name=name or ("resnet50_wht" if wht is not None else "resnet50"),
                          include_top=include_top, pooling=pooling, weights=weights,
-                         head=placement is not None and placement.head, top=top)
+                         head=placement.head,
+                         top=common.dense_top(classes, classifier_activation, pool_name="avg_pool"))
 
 
 def _bottleneck(x, filters, stride, projection, replaced, bn, *, name):
