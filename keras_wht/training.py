@@ -77,7 +77,8 @@ def train(
     Writes into `out`: checkpoint.keras (after every epoch, with the optimizer state),
     model.keras (the final model), history.csv and history.json (per-epoch loss and
     accuracy, training and validation), metrics.json (test accuracy and loss, parameters).
-    `resume=True` continues from checkpoint.keras up to `epochs` in all.
+    `resume=True` continues from checkpoint.keras up to `epochs` in all (the optimizer and
+    its learning-rate schedule carry on as they were saved).
     `recalibrate_bn` recomputes the batch-norm statistics after training (see
     `recalibrate_batch_norm`); metrics.json gives the test accuracy before and after.
     """
@@ -89,10 +90,10 @@ def train(
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}.")
-    os.makedirs(out, exist_ok=True)
     keras.utils.set_random_seed(seed)
 
     (x_train, y_train), (x_test, y_test), classes = datasets.load(dataset, seed=seed)
+    os.makedirs(out, exist_ok=True)  # only once the data is there: a failed start leaves nothing
     held_out = max(1, len(x_train) // 10)  # deterministic validation split from the training set
     x_val, y_val, x_train, y_train = x_train[:held_out], y_train[:held_out], x_train[held_out:], y_train[held_out:]
     batches = dict(input_size=input_size, batch_size=batch_size)

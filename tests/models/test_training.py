@@ -66,12 +66,14 @@ def test_digits_split_is_fixed_and_disjoint():
     assert set(np.unique(ya)) == set(range(10))
 
 
-def test_cifar_offline_is_a_clear_error(monkeypatch, capsys):
+def test_cifar_offline_is_a_clear_error(monkeypatch, capsys, tmp_path):
     def offline():
         raise OSError("no route to host")
 
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
-    assert cli.main(["train", "--dataset", "cifar10", "--epochs", "1"]) == 2
+    out = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "cifar10", "--epochs", "1", "--out", str(out)]) == 2
+    assert not out.exists()
     err = capsys.readouterr().err
     assert "could not load cifar10 through keras.datasets" in err and "Use --dataset digits" in err
 
@@ -91,6 +93,8 @@ def test_cifar_offline_is_a_clear_error(monkeypatch, capsys):
 def test_train_errors(argv, message, capsys, tmp_path):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     message = message.replace("{tmp}", str(tmp_path))
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "run")]
     assert cli.main(["train", *argv]) == 2
     assert message in capsys.readouterr().err
 
