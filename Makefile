@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[legacy,data,test]'
+	$(BIN)/pip install --quiet -e '.[legacy,litert,data,test]'
 
 demo: install
 	$(BIN)/keras-wht demo

@@ -1,4 +1,4 @@
-"""The keras-wht command: info, models, train, demo."""
+"""The keras-wht command: info, models, train, convert, demo."""
 
 import argparse
 import importlib.metadata
@@ -124,6 +124,55 @@ def _train(args):
     return 0
 
 
+def calibration_inputs(name, input_shape, count=128):
+    """`count` float32 inputs of `input_shape`: 'digits' resized and tiled to it, or a .npy file."""
+    import numpy as np
+
+    if name.endswith(".npy"):
+        return np.load(name).astype(np.float32)[:count]
+    if name != "digits":
+        raise ValueError(f"`--calibration` must be 'digits' or a .npy file, got {name!r}.")
+    import tensorflow as tf
+
+    from keras_wht import datasets
+
+    (x, _), _ = datasets.load_digits()
+    height, width, channels = input_shape
+    x = tf.image.resize(x[:count], (height, width)).numpy()
+    return np.tile(x, (1, 1, 1, channels))
+
+
+def _convert(args):
+    import collections
+
+    import numpy as np
+
+    import keras_wht.layers  # noqa: F401  (registers the WHT layers, so load_model finds them)
+    from keras_wht import tflite
+    from keras_wht._keras import keras
+
+    if not os.path.isfile(args.model):
+        return _fail("convert", f"`model` {args.model!r} does not exist")
+    try:
+        model = keras.saving.load_model(args.model)
+        data = None
+        if args.calibration:
+            data = calibration_inputs(args.calibration, tuple(model.inputs[0].shape[1:]))
+        content = tflite.convert(model, quantize=args.quantize, representative_data=data, io_dtype=args.io_dtype)
+        with open(args.output, "wb") as f:
+            f.write(content)
+        print(f"wrote {args.output}: {len(content):,} bytes")
+        counts = collections.Counter(tflite.operators(content))
+        print("operators: " + ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())))
+        if args.verify:
+            report = tflite.check_parity(model, content, inputs=data, quantize=args.quantize)
+            worst = max(report.values()) if report else 0.0
+            print(f"parity: largest |TFLite - Keras| {worst:.3g} over {len(report)} output(s)")
+    except (ValueError, TypeError, NotImplementedError, ImportError) as err:
+        return _fail("convert", err)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-wht", description="Walsh-Hadamard-transform layers for Keras and TFLite.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -156,6 +205,17 @@ def build_parser():
                    help="keep the batch-norm statistics training left (default: recompute them after training)")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
 
+    p = commands.add_parser("convert", help="convert a .keras model to .tflite and check it against Keras")
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("-o", "--output", required=True, help="the .tflite file to write")
+    p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], default=None)
+    p.add_argument("--calibration", default=None,
+                   help="int8 calibration inputs: 'digits' (resized to the model's input) or a .npy file")
+    p.add_argument("--io-dtype", choices=["float32", "int8"], default="float32",
+                   help="with --quantize int8: the model's input and output type")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the parity check against the Keras model")
+
     p = commands.add_parser("demo", help="train WHT layers against convolutions on the offline digits set")
     p.add_argument("--epochs", type=int, default=15, help="training epochs per model (default 15)")
     p.add_argument("--seed", type=int, default=0)
@@ -176,6 +236,8 @@ def main(argv=None):
         return _models(args)
     if args.command == "train":
         return _train(args)
+    if args.command == "convert":
+        return _convert(args)
     if args.command == "demo":
         from keras_wht import demo
 

@@ -1,0 +1,130 @@
+"""Interpreter: tf.lite.Interpreter's interface on whichever TFLite runtime is installed."""
+
+import numbers
+import os
+
+import numpy as np
+
+from keras_wht.tflite import flatbuffer
+from keras_wht.tflite.runtime import interpreter_class
+
+
+class Interpreter:
+    """A TFLite interpreter on ai_edge_litert, tflite_runtime or tf.lite.
+
+    Everything tf.lite.Interpreter offers (`allocate_tensors`, `get_input_details`,
+    `set_tensor`, `invoke`, `get_tensor`, `resize_tensor_input`, `get_signature_runner`,
+    ...) is passed through to the runtime's own interpreter; `predict` runs many inputs.
+
+    Args:
+        model_path: path of a .tflite file.
+        model_content: the model as bytes (exactly one of the two).
+        num_threads: CPU threads for the interpreter (default: the runtime's).
+        runtime: "ai_edge_litert", "tflite_runtime" or "tensorflow" (tf.lite); default:
+            the first of these installed.
+        **kwargs: passed to the runtime's Interpreter (e.g. `experimental_delegates`).
+
+    Attributes:
+        runtime: the name of the runtime in use.
+
+    Example:
+        >>> import keras
+        >>> from keras_wht import tflite
+        >>> from keras_wht.layers import WHT2D
+        >>> model = keras.Sequential([keras.Input((8, 8, 4)), WHT2D()])
+        >>> it = tflite.Interpreter(model_content=tflite.convert(model))
+        >>> it.predict(np.zeros((3, 8, 8, 4), "float32"), progress=False).shape
+        (3, 8, 8, 4)
+    """
+
+    def __init__(self, model_path=None, model_content=None, num_threads=None, *, runtime=None, **kwargs):
+        if (model_path is None) == (model_content is None):
+            raise ValueError("Interpreter needs exactly one of `model_path` and `model_content`.")
+        if model_path is not None:
+            model_path = os.fspath(model_path)
+            if not os.path.isfile(model_path):
+                raise FileNotFoundError(f"`model_path` {model_path!r} does not exist.")
+            with open(model_path, "rb") as f:
+                head = f.read(8)
+            if not flatbuffer.is_tflite(head):
+                raise ValueError(f"`model_path` {model_path!r} is not a TFLite model (no TFL3 file identifier).")
+        elif not isinstance(model_content, (bytes, bytearray)) or not flatbuffer.is_tflite(model_content):
+            raise ValueError("`model_content` must be the bytes of a TFLite model (with the TFL3 file identifier).")
+        if num_threads is not None and (
+            isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads < 1
+        ):
+            raise ValueError(f"`num_threads` must be a positive integer or None, got {num_threads!r}.")
+        self.runtime, cls = interpreter_class(runtime)
+        content = bytes(model_content) if model_content is not None else None
+        self._interpreter = cls(model_path=model_path, model_content=content, num_threads=num_threads, **kwargs)
+        self._interpreter.allocate_tensors()
+
+    def __getattr__(self, name):
+        return getattr(self._interpreter, name)
+
+    def predict(self, x, batch_size=32, *, progress=None):
+        """Runs inputs through the model in batches; returns NumPy outputs.
+
+        Args:
+            x: an array (one-input models) or a list of arrays, batch first.
+            batch_size: inputs per invoke (the input tensors are resized to it).
+            progress: show a progress bar (default: when there is more than one batch).
+
+        Quantized inputs and outputs are (de)quantized with their scale and zero point, so
+        `x` and the results are always float, as for the Keras model.
+        """
+        inputs = list(x) if isinstance(x, (list, tuple)) else [x]
+        details = self._interpreter.get_input_details()
+        if len(inputs) != len(details):
+            raise ValueError(f"The model has {len(details)} input(s), got {len(inputs)}.")
+        inputs = [np.asarray(a) for a in inputs]
+        total = len(inputs[0])
+        if any(len(a) != total for a in inputs):
+            raise ValueError(f"All inputs need the same batch size, got {[len(a) for a in inputs]}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        starts = range(0, total, batch_size)
+        show = len(starts) > 1 if progress is None else progress
+        results = []
+        for start in _track(starts, show, "predict"):
+            batch = [a[start:start + batch_size] for a in inputs]
+            self._resize([len(batch[0])] * len(batch), details)
+            for d, values in zip(details, batch):
+                self._interpreter.set_tensor(d["index"], _quantize(values, d))
+            self._interpreter.invoke()
+            results.append([_dequantize(self._interpreter.get_tensor(d["index"]), d)
+                            for d in self._interpreter.get_output_details()])
+        outputs = [np.concatenate(parts) for parts in zip(*results)]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def _resize(self, sizes, details):
+        current = self._interpreter.get_input_details()
+        if all(d["shape"][0] == n for d, n in zip(current, sizes)):
+            return
+        for d, n in zip(current, sizes):
+            self._interpreter.resize_tensor_input(d["index"], [n, *d["shape"][1:]])
+        self._interpreter.allocate_tensors()
+
+
+def _quantize(values, detail):
+    dtype = detail["dtype"]
+    scale, zero_point = detail["quantization"]
+    if np.issubdtype(dtype, np.integer) and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def _dequantize(values, detail):
+    scale, zero_point = detail["quantization"]
+    if np.issubdtype(values.dtype, np.integer) and scale:
+        return (values.astype(np.float32) - zero_point) * scale
+    return values
+
+
+def _track(items, show, description):
+    if not show:
+        return items
+    from rich.progress import track
+
+    return track(items, description=description, transient=True)

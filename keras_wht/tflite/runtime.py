@@ -1,0 +1,56 @@
+"""The TFLite runtimes keras-wht runs on, in order of preference."""
+
+import importlib
+import importlib.util
+import warnings
+
+# name -> (module, attribute path of its Interpreter class, pip package that provides it)
+RUNTIMES = {
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
+    "tensorflow": ("tensorflow", "lite.Interpreter", "tensorflow"),
+}
+
+
+def available():
+    """Names of the installed runtimes, preferred first (ai_edge_litert: tf.lite's
+    Interpreter is deprecated in its favour)."""
+    found = []
+    for name, (module, _, _) in RUNTIMES.items():
+        try:
+            if importlib.util.find_spec(module.split(".")[0]) is not None:
+                found.append(name)
+        except (ImportError, ValueError):
+            pass
+    return found
+
+
+def interpreter_class(runtime=None):
+    """(runtime name, its Interpreter class) for `runtime`, or the preferred installed one."""
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ValueError(f"`runtime` must be None or one of {', '.join(RUNTIMES)}, got {runtime!r}.")
+    candidates = [runtime] if runtime else available()
+    if not candidates:
+        raise ImportError(
+            "No TFLite runtime is installed: pip install ai-edge-litert (preferred), "
+            "tflite-runtime or tensorflow."
+        )
+    name = candidates[0]
+    module, attribute, package = RUNTIMES[name]
+    try:
+        cls = importlib.import_module(module)
+        for part in attribute.split("."):
+            cls = getattr(cls, part)
+    except ImportError as err:
+        raise ImportError(f"`runtime`={name!r} is not installed: pip install {package} ({err}).") from err
+    return name, _quiet(cls) if name == "tensorflow" else cls
+
+
+def _quiet(cls):
+    # tf.lite.Interpreter warns that it is deprecated at every construction; the user chose it.
+    def make(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return cls(*args, **kwargs)
+
+    return make

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from keras_wht import models, tflite
+from keras_wht._keras import keras
+from keras_wht.layers import WHT1D, WHT2D
+from tests.layers import test_wht1d, test_wht2d
+from tests.layers.helpers import randomize
+
+RUNTIMES = tflite.runtimes()
+
+
+def _model(layer, shape, rng):
+    model = keras.Sequential([keras.Input(shape), layer])
+    randomize(layer, rng)
+    return model
+
+
+def _layer_cases():
+    for config in test_wht1d.CONFIGS:
+        yield f"WHT1D{config}", (lambda c=config: WHT1D(**c)), (5, 6, 16)
+    for config in test_wht2d.CONFIGS:
+        yield f"WHT2D{config}", (lambda c=config: WHT2D(**c)), (7, 6, 6)
+
+
+CASES = list(_layer_cases())
+
+
+def test_both_runtimes_are_installed_here():
+    # CI installs ai-edge-litert; tf.lite comes with TensorFlow.
+    assert {"ai_edge_litert", "tensorflow"} <= set(RUNTIMES)
+
+
+@pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
+def test_layer_parity_on_every_runtime(name, make, shape, rng):
+    model = _model(make(), shape, rng)
+    content = tflite.convert(model)
+    assert set(tflite.operators(content)) <= BUILTIN_FLOAT_OPS, "only builtin operators, no Flex"
+    x = rng.standard_normal((4, *shape)).astype(np.float32)
+    want = np.asarray(model(x))
+    for runtime in RUNTIMES:
+        got = tflite.Interpreter(model_content=content, runtime=runtime).predict(x, batch_size=3, progress=False)
+        np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"{name} on {runtime}")
+
+
+BUILTIN_FLOAT_OPS = {
+    "ABS", "ADD", "AVERAGE_POOL_2D", "BATCH_MATMUL", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED", "GATHER", "HARD_SWISH", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PAD", "RELU", "RELU6",
+    "RESHAPE", "SHAPE", "SOFTMAX", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE", "PACK", "MINIMUM", "MAXIMUM",
+    "DEQUANTIZE", "QUANTIZE",
+}  # fmt: skip
+
+PRESETS = [("mobilenet_v2", p) for p in models.presets("mobilenet_v2")] + [
+    ("mobilenet_v3_large", "last-third"), ("resnet20", "last-third"), ("resnet20", "last-third-second"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, preset", PRESETS, ids=[f"{n}-{p}" for n, p in PRESETS])
+def test_preset_parity(name, preset):
+    model = models.get(name)((32, 32, 3), classes=10, wht=preset)
+    report = tflite.check_parity(model, tflite.convert(model))
+    assert max(report.values()) <= 1e-4
+
+
+@pytest.mark.parametrize("quantize, tolerance", [(None, 1e-5), ("dynamic", 5e-2), ("float16", 1e-2)])
+def test_quantized_float_models(quantize, tolerance, rng):
+    model = _model(WHT2D(block_size=4), (8, 8, 16), rng)
+    model = keras.Sequential([keras.Input((8, 8, 16)), keras.layers.Conv2D(8, 1), *model.layers])
+    content = tflite.convert(model, quantize=quantize, verify=True)
+    report = tflite.check_parity(model, content, quantize=quantize)
+    assert max(report.values()) <= tolerance
+    if quantize == "float16":
+        assert "DEQUANTIZE" in tflite.operators(content)  # float16 weights, dequantized at load
+
+
+def test_int8_io_and_predict_dequantizes(rng):
+    # Plain int8 mechanics on a model whose int8 accuracy is not in question.
+    model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3, padding="same")])
+    x = rng.uniform(-1, 1, (32, 6, 6, 3)).astype(np.float32)
+    content = tflite.convert(model, quantize="int8", representative_data=x, io_dtype="int8")
+    it = tflite.Interpreter(model_content=content)
+    assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+    got = it.predict(x, batch_size=32, progress=False)
+    scale = it.get_output_details()[0]["quantization"][0]
+    assert got.dtype == np.float32
+    assert np.max(np.abs(got - np.asarray(model(x)))) <= 3 * scale
+    report = tflite.check_parity(model, content, inputs=x, quantize="int8")
+    assert max(report.values()) <= 3 * scale
+
+
+def test_parity_error_names_the_output(rng):
+    model = _model(WHT1D(), (4, 4, 8), rng)
+    content = tflite.convert(model)
+    model.layers[0].scale.assign(np.full(8, 3.0, np.float32))  # the Keras model moves on
+    with pytest.raises(tflite.ParityError, match=r"TFLite output 0 \('.*'\) differs from the Keras model by .* \(tolerance 0.0001"):
+        tflite.check_parity(model, content)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(quantize="int4"), ValueError, "`quantize` must be one of (None, 'dynamic', 'float16', 'int8'), got 'int4'"),
+        (dict(quantize="int8"), ValueError, "quantize='int8' calibrates on `representative_data`"),
+        (dict(io_dtype="int8"), ValueError, "`io_dtype`='int8' needs quantize='int8', got quantize=None"),
+        (dict(io_dtype="uint8"), ValueError, "`io_dtype` must be one of ('float32', 'int8'), got 'uint8'"),
+        (dict(custom_ops=True), NotImplementedError, "custom_ops=True needs keras-wht's native TFLite kernels"),
+    ],
+)
+def test_convert_errors(kwargs, error, message, rng):
+    model = _model(WHT1D(), (4, 4, 8), rng)
+    with pytest.raises(error) as info:
+        tflite.convert(model, **kwargs)
+    assert message in str(info.value)
+
+
+def test_convert_rejects_what_is_not_a_keras_model():
+    with pytest.raises(TypeError, match="`model` must be a keras Model, got function"):
+        tflite.convert(lambda x: x)

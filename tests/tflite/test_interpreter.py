@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from keras_wht import tflite
+from keras_wht._keras import keras
+from keras_wht.layers import WHT2D
+
+
+@pytest.fixture(scope="module")
+def content():
+    return tflite.convert(keras.Sequential([keras.Input((8, 8, 2)), WHT2D()]))
+
+
+@pytest.mark.parametrize("runtime", tflite.runtimes())
+def test_the_tf_lite_interface_passes_through(content, runtime, rng):
+    it = tflite.Interpreter(model_content=content, num_threads=1, runtime=runtime)
+    assert it.runtime == runtime
+    x = rng.standard_normal((1, 8, 8, 2)).astype(np.float32)
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    raw = it.get_tensor(it.get_output_details()[0]["index"])
+    np.testing.assert_array_equal(it.predict(x, progress=False), raw)
+
+
+def test_predict_in_batches_with_a_ragged_end(content, rng):
+    it = tflite.Interpreter(model_content=content)
+    x = rng.standard_normal((10, 8, 8, 2)).astype(np.float32)
+    whole = it.predict(x, batch_size=10, progress=False)
+    np.testing.assert_allclose(it.predict(x, batch_size=4, progress=True), whole, atol=1e-6)
+
+
+def test_model_path(content, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(content)
+    assert tflite.Interpreter(model_path=path).get_input_details()[0]["shape"].tolist() == [1, 8, 8, 2]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(), ValueError, "Interpreter needs exactly one of `model_path` and `model_content`"),
+        (dict(model_path="/no/such.tflite"), FileNotFoundError, "`model_path` '/no/such.tflite' does not exist"),
+        (dict(model_content=b"not a model at all"), ValueError, "`model_content` must be the bytes of a TFLite model"),
+        (dict(num_threads=0), ValueError, "`num_threads` must be a positive integer or None, got 0"),
+        (dict(runtime="onnx"), ValueError, "`runtime` must be None or one of ai_edge_litert, tflite_runtime, tensorflow, got 'onnx'"),
+    ],
+)
+def test_errors(kwargs, error, message, content):
+    if "num_threads" in kwargs or "runtime" in kwargs:
+        kwargs = {"model_content": content, **kwargs}
+    with pytest.raises(error) as info:
+        tflite.Interpreter(**kwargs)
+    assert message in str(info.value)
+
+
+def test_a_file_that_is_not_tflite(tmp_path):
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"PK\x03\x04 a zip, not a flatbuffer")
+    with pytest.raises(ValueError, match="is not a TFLite model"):
+        tflite.Interpreter(model_path=path)
+
+
+def test_no_runtime_installed(monkeypatch):
+    from keras_wht.tflite import runtime
+
+    monkeypatch.setattr(runtime, "available", lambda: [])
+    with pytest.raises(ImportError, match="No TFLite runtime is installed: pip install ai-edge-litert"):
+        runtime.interpreter_class()
+
+
+def test_predict_errors(content):
+    it = tflite.Interpreter(model_content=content)
+    with pytest.raises(ValueError, match="The model has 1 input"):
+        it.predict([np.zeros((1, 8, 8, 2)), np.zeros((1, 8, 8, 2))])
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer, got 0"):
+        it.predict(np.zeros((1, 8, 8, 2), np.float32), batch_size=0)
