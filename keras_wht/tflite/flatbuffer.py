@@ -33,3 +33,50 @@ def operators(content):
         graph = model.Subgraphs(s)
         used += [codes[graph.Operators(o).OpcodeIndex()] for o in range(graph.OperatorsLength())]
     return used
+
+
+def tensor_names(content):
+    """The names of the tensors the operators write, in subgraph order."""
+    model = _schema().Model.GetRootAsModel(bytearray(content), 0)
+    names = []
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            names += [graph.Tensors(op.Outputs(i)).Name().decode() for i in range(op.OutputsLength())]
+    return names
+
+
+def quantized_inputs(content):
+    """{input tensor index: index of the QUANTIZE op's output} for float model inputs that
+    the model quantizes itself (int8 models with float inputs)."""
+    return _boundary(content, "QUANTIZE", inputs=True)
+
+
+def dequantized_outputs(content):
+    """{output tensor index: index of the DEQUANTIZE op's input} for float model outputs
+    that the model dequantizes itself (int8 models with float outputs)."""
+    return _boundary(content, "DEQUANTIZE", inputs=False)
+
+
+def _boundary(content, operator, *, inputs):
+    schema = _schema()
+    model = schema.Model.GetRootAsModel(bytearray(content), 0)
+    graph = model.Subgraphs(0)
+    ends = (
+        {graph.Inputs(i) for i in range(graph.InputsLength())}
+        if inputs
+        else {graph.Outputs(i) for i in range(graph.OutputsLength())}
+    )
+    wanted = getattr(schema.BuiltinOperator, operator)
+    found = {}
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != wanted or not op.InputsLength():
+            continue
+        if inputs and op.Inputs(0) in ends:
+            found[op.Inputs(0)] = op.Outputs(0)
+        elif not inputs and op.Outputs(0) in ends:
+            found[op.Outputs(0)] = op.Inputs(0)
+    return found

@@ -117,3 +117,30 @@ def test_convert_errors(kwargs, error, message, rng):
 def test_convert_rejects_what_is_not_a_keras_model():
     with pytest.raises(TypeError, match="`model` must be a keras Model, got function"):
         tflite.convert(lambda x: x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
+def test_int8_layer_parity_within_one_step(name, make, shape, rng):
+    model = _model(make(), shape, rng)
+    x = rng.standard_normal((64, *shape)).astype(np.float32)
+    content = tflite.convert(model, quantize="int8", representative_data=x)
+    tflite.check_parity(model, content, inputs=x, quantize="int8")  # raises past one output step
+
+
+def test_int8_keeps_the_wht_layers_in_float(rng):
+    model = keras.Sequential([keras.Input((8, 8, 4)), keras.layers.Conv2D(8, 3, padding="same"), WHT2D(), WHT1D()])
+    x = rng.standard_normal((32, 8, 8, 4)).astype(np.float32)
+    content = tflite.convert(model, quantize="int8", representative_data=x)
+    tensors = tflite.Interpreter(model_content=content).get_tensor_details()
+    inside = [t for t in tensors if "/smooth_threshold" in t["name"] or "/MatMul" in t["name"]]
+    assert inside and all(t["dtype"] == np.float32 for t in inside)
+    conv = [t for t in tensors if "/conv2d" in t["name"] and "/convolution" in t["name"]]
+    assert conv and all(t["dtype"] == np.int8 for t in conv)  # the convolution is int8
+
+
+def test_int8_io_with_wht_layers_is_not_available_yet(rng):
+    model = _model(WHT1D(), (4, 4, 8), rng)
+    x = rng.standard_normal((8, 4, 4, 8)).astype(np.float32)
+    with pytest.raises(NotImplementedError, match="io_dtype='int8' is not available yet for models with WHT layers"):
+        tflite.convert(model, quantize="int8", representative_data=x, io_dtype="int8")
