@@ -26,7 +26,7 @@ test-keras3:
 
 test-legacy:
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -n 2 -q -m "not slow" \
-		tests/layers tests/models/test_builders.py tests/test_keras_flavour.py
+		tests/layers tests/models/test_builders.py tests/legacy tests/test_keras_flavour.py
 
 bench: install
 	$(BIN)/python benchmarks/fwht_formulations.py

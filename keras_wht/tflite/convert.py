@@ -11,7 +11,7 @@ from keras_wht.layers.smooth_threshold import SmoothThreshold
 from keras_wht.tflite import flatbuffer
 from keras_wht.tflite.interpreter import Interpreter
 
-QUANTIZE = (None, "dynamic", "float16", "int8")
+QUANTIZE = (None, "dynamic", "float16", "int8", "qat")
 IO_DTYPES = ("float32", "int8")
 # Largest |TFLite - Keras| that verify() accepts, on unit-scale inputs, per quantization.
 TOLERANCE = {None: 1e-4, "float16": 1e-2, "dynamic": 5e-2}
@@ -38,7 +38,9 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             int8 models the WHT layers compute in float32 between a dequantize and a
             quantize: their transform coefficients span too wide a range for one int8
             scale (the DC term dwarfs the rest), and quantizing them costs MobileNetV2
-            `paper-540k` 63 points of digits accuracy; everything else is int8.
+            `paper-540k` 63 points of digits accuracy; everything else is int8. "qat"
+            converts a model from keras_wht.tflite.qat.quantize_model with the ranges
+            learnt in training (no calibration data).
         representative_data: calibration inputs for "int8": an array of samples (batch
             first), a list of arrays for several inputs, or a callable returning an
             iterable of input lists, as TFLite's `representative_dataset`.
@@ -129,7 +131,8 @@ def check_parity(model, content, *, inputs=None, quantize=None, samples=8, seed=
     """Largest |TFLite - Keras| per output; raises ParityError past the tolerance.
 
     The tolerance is 1e-4 for float32 models (on unit-scale inputs), looser for float16
-    and dynamic-range weights, and one quantization step of the output for int8. An int8
+    and dynamic-range weights, and one quantization step of the output for int8 and QAT
+    models (a QAT model is compared with its fake-quantized Keras self). An int8
     model sees its inputs rounded to int8 first; the Keras model is given the same rounded
     inputs, so the check measures the model's own error, not the input's rounding.
     """
@@ -144,7 +147,7 @@ def check_parity(model, content, *, inputs=None, quantize=None, samples=8, seed=
     report = {}
     for index, (detail, e, g) in enumerate(zip(interpreter.get_output_details(), expected, got)):
         diff = float(np.max(np.abs(e - g))) if e.size else 0.0
-        tolerance = steps.get(detail["index"], 0.0) if quantize == "int8" else TOLERANCE[quantize]
+        tolerance = steps.get(detail["index"], 0.0) if quantize in ("int8", "qat") else TOLERANCE[quantize]
         report[detail["name"]] = diff
         if not diff <= tolerance:
             raise ParityError(
