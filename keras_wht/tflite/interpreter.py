@@ -20,8 +20,9 @@ class Interpreter:
         model_path: path of a .tflite file.
         model_content: the model as bytes (exactly one of the two).
         num_threads: CPU threads for the interpreter (default: the runtime's).
-        runtime: "ai_edge_litert", "tflite_runtime" or "tensorflow" (tf.lite); default:
-            the first of these installed.
+        runtime: "ai_edge_litert", "tensorflow" (tf.lite) or "tflite_runtime"; default:
+            the first of these installed. (tflite_runtime 2.14 cannot load models made by
+            TensorFlow 2.21's converter: it raises a ValueError saying so.)
         **kwargs: passed to the runtime's Interpreter (e.g. `experimental_delegates`).
 
     Attributes:
@@ -56,8 +57,13 @@ class Interpreter:
             raise ValueError(f"`num_threads` must be a positive integer or None, got {num_threads!r}.")
         self.runtime, cls = interpreter_class(runtime)
         content = bytes(model_content) if model_content is not None else None
-        self._interpreter = cls(model_path=model_path, model_content=content, num_threads=num_threads, **kwargs)
-        self._interpreter.allocate_tensors()
+        try:
+            self._interpreter = cls(model_path=model_path, model_content=content, num_threads=num_threads, **kwargs)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            hint = (" tflite_runtime 2.14, its last release, cannot load models from TensorFlow 2.21's "
+                    "converter: pip install ai-edge-litert" if self.runtime == "tflite_runtime" else "")
+            raise ValueError(f"The {self.runtime} runtime could not load the model: {err}.{hint}") from err
 
     def __getattr__(self, name):
         return getattr(self._interpreter, name)

@@ -7,14 +7,16 @@ import warnings
 # name -> (module, attribute path of its Interpreter class, pip package that provides it)
 RUNTIMES = {
     "ai_edge_litert": ("ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
-    "tflite_runtime": ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
     "tensorflow": ("tensorflow", "lite.Interpreter", "tensorflow"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
 }
+# tflite_runtime's last release (2.14, 2023) cannot load models from TensorFlow 2.21's
+# converter ("ValueError: vector::reserve" for any model), so it comes last.
 
 
 def available():
-    """Names of the installed runtimes, preferred first (ai_edge_litert: tf.lite's
-    Interpreter is deprecated in its favour)."""
+    """Names of the installed runtimes, preferred first: ai_edge_litert (tf.lite's
+    Interpreter is deprecated in its favour), tf.lite, tflite_runtime."""
     found = []
     for name, (module, _, _) in RUNTIMES.items():
         try:

@@ -11,7 +11,7 @@ def content():
     return tflite.convert(keras.Sequential([keras.Input((8, 8, 2)), WHT2D()]))
 
 
-@pytest.mark.parametrize("runtime", tflite.runtimes())
+@pytest.mark.parametrize("runtime", [r for r in tflite.runtimes() if r != "tflite_runtime"])
 def test_the_tf_lite_interface_passes_through(content, runtime, rng):
     it = tflite.Interpreter(model_content=content, num_threads=1, runtime=runtime)
     assert it.runtime == runtime
@@ -42,7 +42,7 @@ def test_model_path(content, tmp_path):
         (dict(model_path="/no/such.tflite"), FileNotFoundError, "`model_path` '/no/such.tflite' does not exist"),
         (dict(model_content=b"not a model at all"), ValueError, "`model_content` must be the bytes of a TFLite model"),
         (dict(num_threads=0), ValueError, "`num_threads` must be a positive integer or None, got 0"),
-        (dict(runtime="onnx"), ValueError, "`runtime` must be None or one of ai_edge_litert, tflite_runtime, tensorflow, got 'onnx'"),
+        (dict(runtime="onnx"), ValueError, "`runtime` must be None or one of ai_edge_litert, tensorflow, tflite_runtime, got 'onnx'"),
     ],
 )
 def test_errors(kwargs, error, message, content):
@@ -74,3 +74,12 @@ def test_predict_errors(content):
         it.predict([np.zeros((1, 8, 8, 2)), np.zeros((1, 8, 8, 2))])
     with pytest.raises(ValueError, match="`batch_size` must be a positive integer, got 0"):
         it.predict(np.zeros((1, 8, 8, 2), np.float32), batch_size=0)
+
+
+def test_tflite_runtime_is_refused_clearly(content):
+    if "tflite_runtime" not in tflite.runtimes():
+        with pytest.raises(ImportError, match=r"`runtime`='tflite_runtime' is not installed: pip install tflite-runtime"):
+            tflite.Interpreter(model_content=content, runtime="tflite_runtime")
+        return
+    with pytest.raises(ValueError, match="The tflite_runtime runtime could not load the model: .*pip install ai-edge-litert"):
+        tflite.Interpreter(model_content=content, runtime="tflite_runtime")
