@@ -1,5 +1,7 @@
 """convert(): Keras models with WHT layers to TFLite flatbuffers, checked against Keras."""
 
+import contextlib
+import io
 import re
 
 import numpy as np
@@ -88,7 +90,7 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
         if io_dtype == "int8":
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-    content = converter.convert()
+    content = _quietly(converter.convert)
     if quantize == "int8":
         content = _wht_layers_in_float(model, converter, content, io_dtype)
     if verify:
@@ -116,7 +118,13 @@ def _wht_layers_in_float(model, converter, content, io_dtype):
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset, debug_options=options
     )
-    return debugger.get_nondebug_quantized_model()
+    return _quietly(debugger.get_nondebug_quantized_model)
+
+
+def _quietly(convert):
+    # Keras' SavedModel export prints its endpoints to stdout on every conversion.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return convert()
 
 
 def _walk(layer):
