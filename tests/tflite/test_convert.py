@@ -54,13 +54,11 @@ BUILTIN_FLOAT_OPS = {
     "DEQUANTIZE", "QUANTIZE",
 }  # fmt: skip
 
-PRESETS = [("mobilenet_v2", p) for p in models.presets("mobilenet_v2")] + [
-    ("mobilenet_v3_large", "last-third"), ("resnet20", "last-third"), ("resnet20", "last-third-second"),
-]
+PRESETS = [(name, preset) for name in models.BUILDERS for preset in [None, *models.presets(name)]]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, preset", PRESETS, ids=[f"{n}-{p}" for n, p in PRESETS])
+@pytest.mark.parametrize("name, preset", PRESETS, ids=[f"{n}-{p or 'plain'}" for n, p in PRESETS])
 def test_preset_parity(name, preset):
     model = models.get(name)((32, 32, 3), classes=10, wht=preset)
     report = tflite.check_parity(model, tflite.convert(model))
