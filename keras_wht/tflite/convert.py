@@ -47,7 +47,8 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             first), a list of arrays for several inputs, or a callable returning an
             iterable of input lists, as TFLite's `representative_dataset`.
         io_dtype: with "int8", the model's input and output type: "float32" (quantize and
-            dequantize inside the model) or "int8".
+            dequantize inside the model) or "int8" (scale and zero point in the input and
+            output details; `Interpreter.predict` applies them).
         verify: run the converted model and the Keras model on the same inputs
             (`representative_data` where given, else unit-scale random ones) and raise
             `ParityError` naming the output and the difference when they disagree.
@@ -85,40 +86,47 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
-        converter.representative_dataset = _representative(representative_data, model)
+        representative = _representative(representative_data, model)
+        converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
         if io_dtype == "int8":
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
     content = _quietly(converter.convert)
     if quantize == "int8":
-        content = _wht_layers_in_float(model, converter, content, io_dtype)
+        content = _wht_layers_in_float(model, converter, content, io_dtype, representative)
     if verify:
         check_parity(model, content, inputs=None if representative_data is None or callable(representative_data)
                      else representative_data, quantize=quantize)
     return content
 
 
-def _wht_layers_in_float(model, converter, content, io_dtype):
+def _wht_layers_in_float(model, converter, content, io_dtype, representative):
     """Re-quantizes with every node inside a WHT layer left in float32."""
     names = sorted({layer.name for layer in _walk(model) if isinstance(layer, (BinaryLayer, SmoothThreshold))})
     if not names:
         return content
-    if io_dtype != "float32":
-        # TFLite's selective quantization keeps float inputs and outputs.
-        raise NotImplementedError(
-            f"io_dtype={io_dtype!r} is not available yet for models with WHT layers, whose int8 "
-            "conversion keeps them in float32; use io_dtype='float32' (the model quantizes its "
-            "input and dequantizes its output itself)."
-        )
     # Tensor names carry the layer's name scope, uniquified by tracing ("wht2d_1").
     scope = re.compile("/(" + "|".join(re.escape(n) for n in names) + r")(_\d+)?/")
     nodes = [name for name in flatbuffer.tensor_names(content) if scope.search(name)]
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
     debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=converter.representative_dataset, debug_options=options
+        converter=converter, debug_dataset=representative, debug_options=options
     )
-    return _quietly(debugger.get_nondebug_quantized_model)
+    content = _quietly(debugger.get_nondebug_quantized_model)
+    if io_dtype == "int8":
+        # Selective quantization keeps a float interface; make it int8 as asked.
+        content = flatbuffer.int8_interface(content, *_ranges(model, representative))
+    return content
+
+
+def _ranges(model, representative):
+    """(input ranges, output ranges) as (low, high) pairs over the calibration data."""
+    samples = [list(s) for s in representative()]
+    inputs = [np.concatenate([s[k] for s in samples]) for k in range(len(samples[0]))]
+    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+    return [(a.min(), a.max()) for a in inputs], [(a.min(), a.max()) for a in outputs]
 
 
 def _quietly(convert):

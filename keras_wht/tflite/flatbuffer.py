@@ -80,3 +80,83 @@ def _boundary(content, operator, *, inputs):
         elif not inputs and op.Outputs(0) in ends:
             found[op.Outputs(0)] = op.Inputs(0)
     return found
+
+
+def int8_interface(content, input_ranges, output_ranges):
+    """The model with int8 inputs and outputs instead of float ones.
+
+    Where the model quantizes a float input itself (a QUANTIZE op) or dequantizes into a
+    float output (a DEQUANTIZE op), that op is dropped and its int8 side becomes the
+    interface. Where a float op meets the interface directly (a WHT layer first or last),
+    a DEQUANTIZE or QUANTIZE op is put in, on an asymmetric int8 grid spanning
+    `input_ranges[k]` or `output_ranges[k]` ((low, high) pairs).
+    """
+    import flatbuffers
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = model.subgraphs[0]
+    operators = list(graph.operators)
+    inputs, outputs = [int(t) for t in graph.inputs], [int(t) for t in graph.outputs]
+    renamed, dropped, front, back = {}, set(), [], []
+
+    def code(op):
+        oc = model.operatorCodes[op.opcodeIndex]
+        return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+    def opcode(builtin, version):
+        for index, oc in enumerate(model.operatorCodes):
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+                return index
+        oc = schema.OperatorCodeT()
+        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), version
+        model.operatorCodes.append(oc)
+        return len(model.operatorCodes) - 1
+
+    def int8_twin(index, low, high):
+        source = graph.tensors[index]
+        low, high = min(float(low), 0.0), max(float(high), 0.0)
+        scale = (high - low) / 255.0 or 1.0
+        tensor = schema.TensorT()
+        tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
+        tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (source.name or b"") + b"_int8"
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [int(round(-128 - low / scale))]
+        graph.tensors.append(tensor)
+        return len(graph.tensors) - 1
+
+    def operator(builtin, version, op_inputs, op_outputs):
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = opcode(builtin, version), op_inputs, op_outputs
+        return op
+
+    for k, tensor in enumerate(inputs):
+        consumers = [i for i, op in enumerate(operators) if tensor in [int(t) for t in op.inputs]]
+        first = operators[consumers[0]] if len(consumers) == 1 else None
+        if first is not None and code(first) == schema.BuiltinOperator.QUANTIZE and \
+                graph.tensors[int(first.outputs[0])].type == schema.TensorType.INT8:
+            renamed[tensor] = int(first.outputs[0])
+            dropped.add(consumers[0])
+        else:
+            renamed[tensor] = int8_twin(tensor, *input_ranges[k])
+            front.append(operator(schema.BuiltinOperator.DEQUANTIZE, 2, [renamed[tensor]], [tensor]))
+    for k, tensor in enumerate(outputs):
+        producers = [i for i, op in enumerate(operators) if tensor in [int(t) for t in op.outputs]]
+        last = operators[producers[0]] if producers else None
+        if last is not None and code(last) == schema.BuiltinOperator.DEQUANTIZE and \
+                graph.tensors[int(last.inputs[0])].type == schema.TensorType.INT8:
+            renamed[tensor] = int(last.inputs[0])
+            dropped.add(producers[0])
+        else:
+            renamed[tensor] = int8_twin(tensor, *output_ranges[k])
+            back.append(operator(schema.BuiltinOperator.QUANTIZE, 1, [tensor], [renamed[tensor]]))
+
+    graph.operators = front + [op for i, op in enumerate(operators) if i not in dropped] + back
+    graph.inputs = [renamed[t] for t in inputs]
+    graph.outputs = [renamed[t] for t in outputs]
+    for signature in model.signatureDefs or []:
+        for entry in list(signature.inputs or []) + list(signature.outputs or []):
+            entry.tensorIndex = renamed.get(int(entry.tensorIndex), entry.tensorIndex)
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
+    return bytes(builder.Output())

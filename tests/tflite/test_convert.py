@@ -141,8 +141,25 @@ def test_int8_keeps_the_wht_layers_in_float(rng):
     assert conv and all(t["dtype"] == np.int8 for t in conv)  # the convolution is int8
 
 
-def test_int8_io_with_wht_layers_is_not_available_yet(rng):
-    model = _model(WHT1D(), (4, 4, 8), rng)
-    x = rng.standard_normal((8, 4, 4, 8)).astype(np.float32)
-    with pytest.raises(NotImplementedError, match="io_dtype='int8' is not available yet for models with WHT layers"):
-        tflite.convert(model, quantize="int8", representative_data=x, io_dtype="int8")
+@pytest.mark.parametrize("first", ["wht", "conv"])
+def test_int8_inputs_and_outputs_with_wht_layers(first, rng):
+    # A WHT layer first meets the int8 input through an added DEQUANTIZE; a convolution
+    # first through the model's own QUANTIZE, which the rewrite drops.
+    body = [WHT2D(block_size=4), keras.layers.Conv2D(4, 1)]
+    model = keras.Sequential([keras.Input((8, 8, 6)), *(body if first == "wht" else body[::-1])])
+    x = rng.standard_normal((64, 8, 8, 6)).astype(np.float32)
+    content = tflite.convert(model, quantize="int8", representative_data=x, io_dtype="int8")
+    for runtime in RUNTIMES:
+        it = tflite.Interpreter(model_content=content, runtime=runtime)
+        assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+        step = it.get_output_details()[0]["quantization"][0]
+        got = it.predict(x, batch_size=64, progress=False)
+        assert np.max(np.abs(got - np.asarray(model(x)))) <= 3 * step  # two int8 layers, input rounding
+
+
+@pytest.mark.parametrize("make", [lambda: WHT2D(strides=2, per_channel=True), lambda: WHT1D(units=12, order="sequency")])
+def test_int8_io_single_layer_within_one_step(make, rng):
+    model = _model(make(), (8, 8, 8), rng)
+    x = rng.standard_normal((64, 8, 8, 8)).astype(np.float32)
+    content = tflite.convert(model, quantize="int8", representative_data=x, io_dtype="int8")
+    tflite.check_parity(model, content, inputs=x, quantize="int8")
