@@ -42,7 +42,11 @@ def test_demo_trains_saves_and_reports(tmp_path):
     assert conv["replaced_layer_parameters"] == (9 * 32 * 32 + 32) + (32 * 32 + 32)
     assert wht["reload_max_abs_diff"] == 0.0
     assert 0.0 <= wht["test_accuracy"] <= 1.0
-    assert (out / "wht.keras").exists()
+    assert (out / "wht.keras").exists() and (out / "wht.tflite").exists()
+    for result in (wht, conv):
+        assert result["tflite"]["parity"] <= 1e-4
+        assert result["tflite"]["accuracy"] == pytest.approx(result["test_accuracy"], abs=2 / 359)
+        assert result["tflite"]["invoke_us"] > 0
 
 
 def test_demo_rejects_zero_epochs(capsys):
