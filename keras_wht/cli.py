@@ -151,8 +151,12 @@ def _convert(args):
     from keras_wht import tflite
     from keras_wht._keras import keras
 
+    import zipfile
+
     if not os.path.isfile(args.model):
         return _fail("convert", f"`model` {args.model!r} does not exist")
+    if not zipfile.is_zipfile(args.model):
+        return _fail("convert", f"`model` {args.model!r} is not a .keras file (a zip archive saved by model.save)")
     try:
         model = keras.saving.load_model(args.model)
         data = None

@@ -222,4 +222,4 @@ def _representative(data, model):
     return generate
 
 
-__all__ = ["ParityError", "check_parity", "convert", "flatbuffer"]
+__all__ = ["ParityError", "check_parity", "convert"]

@@ -32,6 +32,10 @@ def test_convert_in_a_fresh_process(tmp_path):
 def test_convert_errors(tmp_path, capsys):
     assert cli.main(["convert", str(tmp_path / "none.keras"), "-o", str(tmp_path / "x.tflite")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model")
+    assert cli.main(["convert", str(text), "-o", str(tmp_path / "x.tflite")]) == 2
+    assert f"`model` '{text}' is not a .keras file" in capsys.readouterr().err
     _, path = _saved(tmp_path)
     assert cli.main(["convert", str(path), "-o", str(tmp_path / "x.tflite"), "--quantize", "int8"]) == 2
     assert "quantize='int8' calibrates on `representative_data`" in capsys.readouterr().err
