@@ -42,6 +42,7 @@ test-tflite-runtime: $(OLD_BIN)/python
 
 bench: install
 	$(BIN)/python benchmarks/fwht_formulations.py
+	$(BIN)/python benchmarks/tflite_layers.py
 
 clean:
 	rm -rf $(VENV) $(OLD_VENV) build *.egg-info .pytest_cache .hypothesis
