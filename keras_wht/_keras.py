@@ -18,9 +18,16 @@ else:
         )
 
 
+def walk_layers(layer):
+    """Every layer nested in `layer` (models in models included), depth first."""
+    for child in getattr(layer, "layers", []):
+        yield child
+        yield from walk_layers(child)
+
+
 def register(cls):
     """Registers `cls` for serialization so a `.keras` file loads without custom_objects."""
     return keras.saving.register_keras_serializable(package="keras_wht")(cls)
 
 
-__all__ = ["LEGACY", "keras", "register"]
+__all__ = ["LEGACY", "keras", "register", "walk_layers"]

@@ -34,8 +34,7 @@ def _has_module(name):
 def info():
     """What keras-wht runs on: versions of Python, TF, Keras and the TFLite runtimes found."""
     import keras_wht
-
-    legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+    from keras_wht._keras import LEGACY as legacy
     return {
         "keras_wht": keras_wht.__version__,
         "python": platform.python_version(),

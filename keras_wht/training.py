@@ -7,8 +7,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_wht import datasets, models
-from keras_wht._keras import keras
+from keras_wht import _checks, datasets, models
+from keras_wht._keras import keras, walk_layers
 
 SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adam", "sgd")
@@ -83,11 +83,10 @@ def train(
     `recalibrate_batch_norm`); metrics.json gives the test accuracy before and after.
     """
     models.get(model)
-    _check("schedule", schedule, SCHEDULES)
-    _check("optimizer", optimizer, OPTIMIZERS)
+    _checks.one_of("schedule", schedule, SCHEDULES)
+    _checks.one_of("optimizer", optimizer, OPTIMIZERS)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("input_size", input_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        _checks.positive_int(name, value)
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}.")
     keras.utils.set_random_seed(seed)
@@ -173,18 +172,7 @@ def recalibrate_batch_norm(model, data):
 
 
 def _batch_norms(model):
-    return [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
-
-
-def _all_layers(layer):
-    for child in getattr(layer, "layers", []):
-        yield child
-        yield from _all_layers(child)
-
-
-def _check(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(choices)}, got {value!r}.")
+    return [layer for layer in walk_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def _read_history(path):

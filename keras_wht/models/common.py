@@ -1,8 +1,8 @@
 """What the model builders share: inputs, tops, weights, and conv-or-WHT layer factories."""
 
-import numbers
 import os
 
+from keras_wht import _checks
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
 
@@ -25,8 +25,7 @@ def check_arguments(*, include_top, weights, pooling, classes):
         )
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
-    if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
-        raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+    _checks.positive_int("classes", classes)
 
 
 def image_input(model, input_shape, input_tensor, *, default_size, min_size):

@@ -7,7 +7,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from keras_wht._keras import keras
+from keras_wht import _checks
+from keras_wht._keras import keras, walk_layers
 from keras_wht.layers.binary_layer import BinaryLayer
 from keras_wht.layers.smooth_threshold import SmoothThreshold
 from keras_wht.tflite import flatbuffer
@@ -70,10 +71,8 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             "custom_ops=True needs keras-wht's native TFLite kernels, which are not built yet; "
             "convert(model) gives the builtin-ops model, which every TFLite runtime runs."
         )
-    if quantize not in QUANTIZE:
-        raise ValueError(f"`quantize` must be one of {QUANTIZE}, got {quantize!r}.")
-    if io_dtype not in IO_DTYPES:
-        raise ValueError(f"`io_dtype` must be one of {IO_DTYPES}, got {io_dtype!r}.")
+    _checks.one_of("quantize", quantize, QUANTIZE)
+    _checks.one_of("io_dtype", io_dtype, IO_DTYPES)
     if io_dtype != "float32" and quantize != "int8":
         raise ValueError(f"`io_dtype`={io_dtype!r} needs quantize='int8', got quantize={quantize!r}.")
     if quantize == "int8" and representative_data is None:
@@ -103,7 +102,7 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
 
 def _wht_layers_in_float(model, converter, content, io_dtype, representative):
     """Re-quantizes with every node inside a WHT layer left in float32."""
-    names = sorted({layer.name for layer in _walk(model) if isinstance(layer, (BinaryLayer, SmoothThreshold))})
+    names = sorted({layer.name for layer in walk_layers(model) if isinstance(layer, (BinaryLayer, SmoothThreshold))})
     if not names:
         return content
     # Tensor names carry the layer's name scope, uniquified by tracing ("wht2d_1").
@@ -133,14 +132,6 @@ def _quietly(convert):
     # Keras' SavedModel export prints its endpoints to stdout on every conversion.
     with contextlib.redirect_stdout(io.StringIO()):
         return convert()
-
-
-def _walk(layer):
-    for child in getattr(layer, "layers", []):
-        yield child
-        yield from _walk(child)
-    if isinstance(layer, BinaryLayer):
-        yield layer.smooth_threshold
 
 
 def check_parity(model, content, *, inputs=None, quantize=None, samples=8, seed=0):

@@ -1,10 +1,10 @@
 """Interpreter: tf.lite.Interpreter's interface on whichever TFLite runtime is installed."""
 
-import numbers
 import os
 
 import numpy as np
 
+from keras_wht import _checks
 from keras_wht.tflite import flatbuffer
 from keras_wht.tflite.runtime import interpreter_class
 
@@ -51,10 +51,7 @@ class Interpreter:
                 raise ValueError(f"`model_path` {model_path!r} is not a TFLite model (no TFL3 file identifier).")
         elif not isinstance(model_content, (bytes, bytearray)) or not flatbuffer.is_tflite(model_content):
             raise ValueError("`model_content` must be the bytes of a TFLite model (with the TFL3 file identifier).")
-        if num_threads is not None and (
-            isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads < 1
-        ):
-            raise ValueError(f"`num_threads` must be a positive integer or None, got {num_threads!r}.")
+        num_threads = _checks.positive_int("num_threads", num_threads, allow_none=True)
         self.runtime, cls = interpreter_class(runtime)
         content = bytes(model_content) if model_content is not None else None
         try:
@@ -87,8 +84,7 @@ class Interpreter:
         total = len(inputs[0])
         if any(len(a) != total for a in inputs):
             raise ValueError(f"All inputs need the same batch size, got {[len(a) for a in inputs]}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        batch_size = _checks.positive_int("batch_size", batch_size)
         starts = range(0, total, batch_size)
         show = len(starts) > 1 if progress is None else progress
         results = []

@@ -85,7 +85,7 @@ def test_cifar_offline_is_a_clear_error(monkeypatch, capsys, tmp_path):
         (["--dataset", "mnist"], "Unknown dataset 'mnist'; the datasets are: digits, cifar10, cifar100"),
         (["--wht", "{blocks"], "`--wht` looks like JSON but does not parse"),
         (["--epochs", "0"], "`epochs` must be a positive integer, got 0"),
-        (["--schedule", "step"], "`schedule` must be one of constant, cosine, got 'step'"),
+        (["--schedule", "step"], "`schedule` must be one of 'constant', 'cosine', got 'step'"),
         (["--lr", "-1"], "`learning_rate` must be positive, got -1.0"),
         (["--resume", "--out", "{tmp}"], "--resume: no checkpoint to resume from at {tmp}/checkpoint.keras"),
     ],

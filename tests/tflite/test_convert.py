@@ -102,10 +102,10 @@ def test_parity_error_names_the_output(rng):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        (dict(quantize="int4"), ValueError, "`quantize` must be one of (None, 'dynamic', 'float16', 'int8', 'qat'), got 'int4'"),
+        (dict(quantize="int4"), ValueError, "`quantize` must be one of None, 'dynamic', 'float16', 'int8', 'qat', got 'int4'"),
         (dict(quantize="int8"), ValueError, "quantize='int8' calibrates on `representative_data`"),
         (dict(io_dtype="int8"), ValueError, "`io_dtype`='int8' needs quantize='int8', got quantize=None"),
-        (dict(io_dtype="uint8"), ValueError, "`io_dtype` must be one of ('float32', 'int8'), got 'uint8'"),
+        (dict(io_dtype="uint8"), ValueError, "`io_dtype` must be one of 'float32', 'int8', got 'uint8'"),
         (dict(custom_ops=True), NotImplementedError, "custom_ops=True needs keras-wht's native TFLite kernels"),
     ],
 )
