@@ -1,0 +1,58 @@
+// keras-wht's TFLite custom ops: KerasWht1D and KerasWht2D, the WHT1D and WHT2D layers
+// (transform, smooth threshold, inverse transform, padding and tiles) as one kernel each.
+//
+// In an app that links TFLite (Android NDK, a Jetson, any C++ program):
+//
+//   #include "tensorflow/lite/kernels/register.h"
+//   #include "keras_wht/custom_ops.h"
+//
+//   tflite::ops::builtin::BuiltinOpResolver resolver;
+//   keras_wht::RegisterCustomOps(&resolver);
+//   tflite::InterpreterBuilder(*model, resolver)(&interpreter);
+//
+// Each op takes three inputs, the layer's input (float32, or int8 with per-tensor
+// quantization) and its scale and threshold (float32 constants), and gives one output of
+// the input's shape and type. Its custom options are a flexbuffer map: "block" (1-D) or
+// "block_h", "block_w" and "per_channel" (2-D), and "residual".
+#ifndef KERAS_WHT_CUSTOM_OPS_H_
+#define KERAS_WHT_CUSTOM_OPS_H_
+
+#include "keras_wht/tflite_abi.h"
+
+#define KERAS_WHT_OP_1D "KerasWht1D"
+#define KERAS_WHT_OP_2D "KerasWht2D"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KERAS_WHT_EXPORT __attribute__((visibility("default")))
+#else
+#define KERAS_WHT_EXPORT
+#endif
+
+extern "C" {
+// The op registrations, for MutableOpResolver::AddCustom(name, registration).
+KERAS_WHT_EXPORT const TfLiteRegistration* KerasWht_Register_WHT1D(void);
+KERAS_WHT_EXPORT const TfLiteRegistration* KerasWht_Register_WHT2D(void);
+
+// Registers both ops through `add_custom`, the address of
+// tflite::MutableOpResolver::AddCustom(const char*, const TfLiteRegistration*, int),
+// on `resolver`: for runtimes whose headers are not at hand (the Python package).
+KERAS_WHT_EXPORT void KerasWht_RegisterWith(void* resolver, void* add_custom);
+
+// The instruction set the kernels use on this CPU: "avx2", "neon" or "scalar".
+KERAS_WHT_EXPORT const char* KerasWht_Isa(void);
+}
+
+#if defined(KERAS_WHT_WITH_TFLITE_HEADERS)
+#include "tensorflow/lite/mutable_op_resolver.h"
+#endif
+#if defined(KERAS_WHT_WITH_TFLITE_HEADERS) || defined(TENSORFLOW_LITE_MUTABLE_OP_RESOLVER_H_)
+namespace keras_wht {
+// Adds KerasWht1D and KerasWht2D to an app's op resolver.
+inline void RegisterCustomOps(tflite::MutableOpResolver* resolver) {
+  resolver->AddCustom(KERAS_WHT_OP_1D, KerasWht_Register_WHT1D());
+  resolver->AddCustom(KERAS_WHT_OP_2D, KerasWht_Register_WHT2D());
+}
+}  // namespace keras_wht
+#endif
+
+#endif  // KERAS_WHT_CUSTOM_OPS_H_

@@ -1,0 +1,235 @@
+// Dispatch to the per-ISA kernels, parameter packing and the reference implementations.
+#include "keras_wht/kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+
+namespace keras_wht {
+namespace internal {
+#define KERAS_WHT_DECLARE(Suffix)                                                                    \
+  void Run1D##Suffix(const Wht1DShape&, const PackedView&, const float*, float*, int64_t, int64_t, \
+                     float*);                                                                        \
+  void Run2D##Suffix(const Wht2DShape&, const PackedView&, const float*, float*, int64_t, int64_t, \
+                     float*);
+KERAS_WHT_DECLARE(Scalar)
+#if defined(__x86_64__) || defined(_M_X64)
+KERAS_WHT_DECLARE(Avx2)
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+KERAS_WHT_DECLARE(Neon)
+#endif
+#undef KERAS_WHT_DECLARE
+}  // namespace internal
+
+namespace {
+
+bool CpuHas(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+      return false;
+#endif
+    case Isa::kNeon:
+#if defined(__aarch64__) && defined(__ARM_NEON)
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+Isa Detect() {
+  Isa best = CpuHas(Isa::kAvx2) ? Isa::kAvx2 : CpuHas(Isa::kNeon) ? Isa::kNeon : Isa::kScalar;
+  const char* wanted = getenv("KERAS_WHT_ISA");
+  if (wanted != nullptr) {
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kNeon})
+      if (strcmp(wanted, IsaName(isa)) == 0 && CpuHas(isa)) return isa;
+  }
+  return best;
+}
+
+int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+int Popcount(int64_t v) {
+  int n = 0;
+  for (; v; v &= v - 1) ++n;
+  return n;
+}
+
+double SmoothThresholdRef(double z, double threshold) {
+  return tanh(z) * std::max(fabs(z) - threshold, 0.0);
+}
+
+// y[u] = sum_i (-1)^popcount(u & i) x[i] / sqrt(n): the orthonormal WHT, by its definition.
+void WhtRef(const std::vector<double>& x, std::vector<double>* y) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  y->assign(n, 0.0);
+  for (int64_t u = 0; u < n; ++u) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += (Popcount(u & i) & 1) ? -x[i] : x[i];
+    (*y)[u] = sum / sqrt(static_cast<double>(n));
+  }
+}
+
+}  // namespace
+
+Isa BestIsa() {
+  static const Isa best = Detect();
+  return best;
+}
+
+bool IsaSupported(Isa isa) { return CpuHas(isa); }
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx2: return "avx2";
+    case Isa::kNeon: return "neon";
+    default: return "scalar";
+  }
+}
+
+int VectorWidth(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx2: return 8;
+    case Isa::kNeon: return 4;
+    default: return 1;
+  }
+}
+
+void Pack(const Wht1DShape& s, const float* scale, const float* threshold, Isa isa, Packed* packed) {
+  const int64_t len = std::max(s.block, VectorWidth(isa));
+  const float norm = static_cast<float>(1.0 / sqrt(static_cast<double>(s.block)));
+  packed->isa = isa;
+  packed->out_norm = norm;
+  packed->scale.resize(len);
+  packed->threshold.resize(len);
+  for (int64_t k = 0; k < len; ++k) {
+    packed->scale[k] = scale[k % s.block] * norm;
+    packed->threshold[k] = threshold[k % s.block];
+  }
+}
+
+void Pack(const Wht2DShape& s, const float* scale, const float* threshold, Isa isa, Packed* packed) {
+  const int64_t n = int64_t{s.block_h} * s.block_w, width = VectorWidth(isa);
+  const float norm = static_cast<float>(1.0 / sqrt(static_cast<double>(n)));
+  packed->isa = isa;
+  packed->out_norm = norm;
+  if (s.per_channel) {
+    const int64_t padded = RoundUp(s.channels, width);
+    packed->scale.assign(n * padded, 0.0f);
+    packed->threshold.assign(n * padded, 0.0f);
+    for (int64_t p = 0; p < n; ++p)
+      for (int64_t c = 0; c < s.channels; ++c) {
+        packed->scale[p * padded + c] = scale[p * s.channels + c] * norm;
+        packed->threshold[p * padded + c] = threshold[p * s.channels + c];
+      }
+  } else {
+    packed->scale.resize(n * width);
+    packed->threshold.resize(n * width);
+    for (int64_t p = 0; p < n; ++p)
+      for (int64_t l = 0; l < width; ++l) {
+        packed->scale[p * width + l] = scale[p] * norm;
+        packed->threshold[p * width + l] = threshold[p];
+      }
+  }
+}
+
+int64_t WorkItems(const Wht1DShape& s, Isa) { return s.rows; }
+
+int64_t WorkItems(const Wht2DShape& s, Isa isa) {
+  const int64_t tiles = RoundUp(s.height, s.block_h) / s.block_h * (RoundUp(s.width, s.block_w) / s.block_w);
+  const int64_t chunk = ChannelChunk(s.channels, VectorWidth(isa));
+  return int64_t{s.batch} * tiles * ((s.channels + chunk - 1) / chunk);
+}
+
+// 1-D: one block's passes plus a zero-padded copy of a row.
+size_t ScratchFloats(const Wht1DShape& s, Isa isa) {
+  const int64_t width = VectorWidth(isa);
+  return static_cast<size_t>(std::max<int64_t>(s.block, width) + RoundUp(RoundUp(s.channels, s.block), width));
+}
+
+// 2-D: one tile chunk's passes plus a zero-padded copy of it.
+size_t ScratchFloats(const Wht2DShape& s, Isa isa) {
+  return static_cast<size_t>(2 * int64_t{s.block_h} * s.block_w * ChannelChunk(s.channels, VectorWidth(isa)));
+}
+
+int64_t ItemSize(const Wht1DShape& s, Isa) { return s.channels; }
+
+int64_t ItemSize(const Wht2DShape& s, Isa isa) {
+  return int64_t{s.block_h} * s.block_w * ChannelChunk(s.channels, VectorWidth(isa));
+}
+
+void Run(const Wht1DShape& s, const Packed& p, const float* in, float* out, int64_t begin, int64_t end,
+         float* scratch) {
+  const PackedView v = {p.scale.data(), p.threshold.data(), p.out_norm};
+  switch (p.isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::kAvx2: return internal::Run1DAvx2(s, v, in, out, begin, end, scratch);
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    case Isa::kNeon: return internal::Run1DNeon(s, v, in, out, begin, end, scratch);
+#endif
+    default: return internal::Run1DScalar(s, v, in, out, begin, end, scratch);
+  }
+}
+
+void Run(const Wht2DShape& s, const Packed& p, const float* in, float* out, int64_t begin, int64_t end,
+         float* scratch) {
+  const PackedView v = {p.scale.data(), p.threshold.data(), p.out_norm};
+  switch (p.isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::kAvx2: return internal::Run2DAvx2(s, v, in, out, begin, end, scratch);
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    case Isa::kNeon: return internal::Run2DNeon(s, v, in, out, begin, end, scratch);
+#endif
+    default: return internal::Run2DScalar(s, v, in, out, begin, end, scratch);
+  }
+}
+
+void Reference(const Wht1DShape& s, const float* scale, const float* threshold, const float* in, float* out) {
+  const int64_t C = s.channels, b = s.block;
+  std::vector<double> x(b), y;
+  for (int64_t row = 0; row < s.rows; ++row)
+    for (int64_t c0 = 0; c0 < C; c0 += b) {
+      for (int64_t k = 0; k < b; ++k) x[k] = c0 + k < C ? in[row * C + c0 + k] : 0.0;
+      WhtRef(x, &y);
+      for (int64_t k = 0; k < b; ++k) x[k] = SmoothThresholdRef(y[k] * scale[k], threshold[k]);
+      WhtRef(x, &y);
+      for (int64_t k = 0; k < b && c0 + k < C; ++k)
+        out[row * C + c0 + k] = static_cast<float>(y[k] + (s.residual ? in[row * C + c0 + k] : 0.0));
+    }
+}
+
+void Reference(const Wht2DShape& s, const float* scale, const float* threshold, const float* in, float* out) {
+  const int64_t H = s.height, W = s.width, C = s.channels, bh = s.block_h, bw = s.block_w, n = bh * bw;
+  std::vector<double> x(n), y;
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h0 = 0; h0 < H; h0 += bh)
+      for (int64_t w0 = 0; w0 < W; w0 += bw)
+        for (int64_t c = 0; c < C; ++c) {
+          auto at = [&](int64_t i, int64_t j) { return ((b * H + h0 + i) * W + w0 + j) * C + c; };
+          auto inside = [&](int64_t i, int64_t j) { return h0 + i < H && w0 + j < W; };
+          for (int64_t i = 0; i < bh; ++i)
+            for (int64_t j = 0; j < bw; ++j) x[i * bw + j] = inside(i, j) ? in[at(i, j)] : 0.0;
+          WhtRef(x, &y);  // the 2-D WHT of a tile is the WHT of its row-major flattening
+          for (int64_t p = 0; p < n; ++p) {
+            const int64_t k = s.per_channel ? p * C + c : p;
+            x[p] = SmoothThresholdRef(y[p] * scale[k], threshold[k]);
+          }
+          WhtRef(x, &y);
+          for (int64_t i = 0; i < bh; ++i)
+            for (int64_t j = 0; j < bw; ++j)
+              if (inside(i, j)) out[at(i, j)] = static_cast<float>(y[i * bw + j] + (s.residual ? in[at(i, j)] : 0.0));
+        }
+}
+
+}  // namespace keras_wht

@@ -1,0 +1,101 @@
+// The math of keras-wht's layers as plain C++ functions, free of any TFLite type.
+//
+// WHT1D: every row of `channels` floats is cut into blocks of `block` (zero-padded to a
+// multiple of it); each block is transformed with the orthonormal WHT, every coefficient
+// k smooth-thresholded with scale[k] and threshold[k], transformed back; the padding is
+// cropped and, with `residual`, the input added.
+//
+// WHT2D: on NHWC tensors, every channel's height x width image is cut into block_h x
+// block_w tiles (zero-padded to whole tiles), each tile goes through the 2-D WHT, the
+// smooth threshold with parameters of shape (block_h, block_w) or, `per_channel`,
+// (block_h, block_w, channels), and the inverse; the padding is cropped.
+//
+// The smooth threshold is S(z) = tanh(z) * max(|z| - T, 0), z = scale * coefficient, as
+// in the Keras layers (keras_wht.ops.smooth_threshold). Coefficients are in natural
+// (Hadamard) order; a sequency-ordered layer's parameters are permuted by the converter.
+//
+// Usage: Pack*() once per set of parameters, then Run() on any sub-range of the work
+// items [0, WorkItems()) so that callers can split the work between threads.
+#ifndef KERAS_WHT_KERNELS_H_
+#define KERAS_WHT_KERNELS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vector>
+
+namespace keras_wht {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kNeon = 2 };
+
+// The fastest instruction set this CPU runs. The environment variable KERAS_WHT_ISA
+// ("scalar", "avx2", "neon") picks a lower one, for tests and benchmarks.
+Isa BestIsa();
+bool IsaSupported(Isa isa);
+const char* IsaName(Isa isa);
+int VectorWidth(Isa isa);
+
+struct Wht1DShape {
+  int64_t rows;   // batch * height * width
+  int channels;   // floats per row, input and output
+  int block;      // power of two
+  bool residual;
+};
+
+struct Wht2DShape {
+  int batch, height, width, channels;
+  int block_h, block_w;  // powers of two
+  bool per_channel;
+  bool residual;
+};
+
+// Parameters folded with the transform's normalisation and laid out for one vector width.
+struct Packed {
+  Isa isa = Isa::kScalar;
+  std::vector<float> scale, threshold;
+  float out_norm = 1.0f;
+};
+
+// What the per-ISA kernels read: raw pointers into a Packed.
+struct PackedView {
+  const float* scale;
+  const float* threshold;
+  float out_norm;
+};
+
+// scale/threshold: `block` floats (1-D); block_h * block_w, or with per_channel
+// block_h * block_w * channels, floats in row-major order (2-D).
+void Pack(const Wht1DShape& shape, const float* scale, const float* threshold, Isa isa, Packed* packed);
+void Pack(const Wht2DShape& shape, const float* scale, const float* threshold, Isa isa, Packed* packed);
+
+// The 2-D kernels take the channels in chunks of this many floats (whole vectors).
+inline int64_t ChannelChunk(int64_t channels, int vector_width) {
+  const int64_t whole = (channels + vector_width - 1) / vector_width * vector_width;
+  const int64_t most = vector_width > 64 ? vector_width : 64;
+  return whole < most ? whole : most;
+}
+
+int64_t WorkItems(const Wht1DShape& shape, Isa isa);
+int64_t WorkItems(const Wht2DShape& shape, Isa isa);
+// Floats of scratch memory one thread needs for Run().
+size_t ScratchFloats(const Wht1DShape& shape, Isa isa);
+size_t ScratchFloats(const Wht2DShape& shape, Isa isa);
+// Elements each work item writes, to size the pieces given to threads.
+int64_t ItemSize(const Wht1DShape& shape, Isa isa);
+int64_t ItemSize(const Wht2DShape& shape, Isa isa);
+
+// out may alias in. Uses packed.isa, which must be supported by this CPU.
+void Run(const Wht1DShape& shape, const Packed& packed, const float* in, float* out, int64_t begin,
+         int64_t end, float* scratch);
+void Run(const Wht2DShape& shape, const Packed& packed, const float* in, float* out, int64_t begin,
+         int64_t end, float* scratch);
+
+// Straightforward reference implementations (double precision, libm tanh), for tests.
+void Reference(const Wht1DShape& shape, const float* scale, const float* threshold, const float* in,
+               float* out);
+void Reference(const Wht2DShape& shape, const float* scale, const float* threshold, const float* in,
+               float* out);
+
+}  // namespace keras_wht
+
+#endif  // KERAS_WHT_KERNELS_H_

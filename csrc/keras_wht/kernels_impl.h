@@ -1,0 +1,310 @@
+// The kernels, written once over a vector type V (simd.h); included by kernels_<isa>.cc.
+//
+// Both layers reduce to one step, Group(): a WHT over g = 2**L consecutive vectors in a
+// scratch buffer (the "vertical" butterflies, between whole vectors) and, for the 1-D
+// layer when blocks are narrower than... or as wide as a vector, q "in-register" stages
+// between the lanes of each vector. The 2-D WHT of a tile is one such transform, because
+// H_bh (x) H_bw = H_(bh*bw) in natural order: the tile's positions are the g vectors, the
+// channels the lanes. The butterfly stages commute, so Group() runs the lower strides
+// in passes of up to three stages held in registers, then the top three stages, the
+// threshold and the top three inverse stages in one pass, then the lower inverse passes.
+// This file must not include standard-library templates (they could be instantiated
+// with the unit's instruction set and shared with other units).
+#ifndef KERAS_WHT_KERNELS_IMPL_H_
+#define KERAS_WHT_KERNELS_IMPL_H_
+
+#include "keras_wht/kernels.h"
+#include "keras_wht/simd.h"
+
+#if defined(__clang__)
+#define KERAS_WHT_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define KERAS_WHT_UNROLL _Pragma("GCC unroll 8")
+#else
+#define KERAS_WHT_UNROLL
+#endif
+
+namespace keras_wht {
+namespace {
+
+inline int Log2(int64_t n) {
+  int l = 0;
+  while ((int64_t{1} << l) < n) ++l;
+  return l;
+}
+
+template <class V>
+struct Impl {
+  using T = typename V::T;
+  static constexpr int W = V::kWidth;
+
+  // Parameters of vector k of position p in a group: scale at
+  // scale + (p & mask) * stride + k * k_stride, threshold likewise.
+  struct Params {
+    const float* scale;
+    const float* threshold;
+    int64_t stride;
+    int64_t mask;
+    int64_t k_stride;
+    float norm;
+  };
+
+  static inline void Butterfly(T& a, T& b) {
+    const T sum = V::Add(a, b);
+    b = V::Sub(a, b);
+    a = sum;
+  }
+
+  // log2(R) butterfly stages over r[0..R), written out so that r stays in registers.
+  template <int R>
+  static inline void Radix(T* r) {
+    if (R >= 2) {
+      Butterfly(r[0], r[1 % R]);
+    }
+    if (R >= 4) {
+      Butterfly(r[2 % R], r[3 % R]);
+      Butterfly(r[0], r[2 % R]);
+      Butterfly(r[1 % R], r[3 % R]);
+    }
+    if (R >= 8) {
+      Butterfly(r[4 % R], r[5 % R]);
+      Butterfly(r[6 % R], r[7 % R]);
+      Butterfly(r[4 % R], r[6 % R]);
+      Butterfly(r[5 % R], r[7 % R]);
+      for (int i = 0; i < 4; ++i) Butterfly(r[i], r[(i + 4) % R]);
+    }
+  }
+
+  // q butterfly stages between the lanes of x (strides 1, 2, 4 lanes).
+  static inline T InRegister(T x, int q) {
+    if (W > 1 && q > 0) x = V::MulAdd(x, V::template Sign<1>(), V::template Flip<1>(x));
+    if (W > 2 && q > 1) x = V::MulAdd(x, V::template Sign<2>(), V::template Flip<2>(x));
+    if (W > 4 && q > 2) x = V::MulAdd(x, V::template Sign<4>(), V::template Flip<4>(x));
+    return x;
+  }
+
+  // S(z) * norm with z = u * scale: tanh(z) * max(|z| - threshold, 0) * norm.
+  // tanh(|z|) = (1 - e) / (1 + e), e = exp(-2|z|) = 2**t, t = n + f, n integral and
+  // |f| <= 1/2, 2**f from its degree-6 Taylor polynomial (relative error < 2e-7).
+  static inline T SmoothThreshold(T u, T scale, T threshold, T norm) {
+    const T z = V::Mul(u, scale);
+    const T a = V::Abs(z);
+    const T t = V::MaxOr(V::Mul(a, V::Set(-2.8853900817779268f)), V::Set(-126.0f));  // -2 log2(e)
+    const T n = V::Round(t);
+    const T f = V::Sub(t, n);
+    T p = V::Set(1.5403530393381606e-4f);                  // ln2^6 / 6!
+    p = V::MulAdd(p, f, V::Set(1.3333558146428443e-3f));   // ln2^5 / 5!
+    p = V::MulAdd(p, f, V::Set(9.6181291076284772e-3f));   // ln2^4 / 4!
+    p = V::MulAdd(p, f, V::Set(5.5504108664821580e-2f));   // ln2^3 / 3!
+    p = V::MulAdd(p, f, V::Set(2.4022650695910071e-1f));   // ln2^2 / 2!
+    p = V::MulAdd(p, f, V::Set(6.9314718055994531e-1f));   // ln2
+    p = V::MulAdd(p, f, V::Set(1.0f));
+    const T e = V::Mul(p, V::Pow2(n));
+    const T one = V::Set(1.0f);
+    const T tanh_a = V::Div(V::Sub(one, e), V::Add(one, e));
+    const T shrunk = V::MaxOr(V::Sub(a, threshold), V::Set(0.0f));
+    return V::CopySign(V::Mul(V::Mul(tanh_a, shrunk), norm), z);
+  }
+
+  // Where position p of a group lives: base + (p >> bits) * row + (p % 2**bits) * col.
+  // A tile of an NHWC tensor: bits = log2(block_w), row = width * channels, col =
+  // channels. A scratch buffer, or a block of a 1-D row: bits = L, col = floats per position.
+  struct Layout {
+    float* base;
+    int64_t row, col;
+    int bits;
+    inline float* At(int64_t p) const {
+      return base + (p >> bits) * row + (p & ((int64_t{1} << bits) - 1)) * col;
+    }
+    // Whether all of 2**L positions lie in one row: then At(p) = base + p * col.
+    inline bool Linear(int L) const { return base == nullptr || bits >= L; }
+  };
+
+  // One pass over g positions of K vectors each, from `from` into `to` (possibly the
+  // same memory): the stages of strides S, 2S, ..., (R/2)S and q in-register stages.
+  // kFused: then the threshold and the same stages again (the top pass). Adds `add`
+  // (the residual, laid out like `to`) when its base is set.
+  template <int R, bool kFused, bool kLinear>
+  static void Pass(const Layout from, const Layout to, const Layout add, int64_t g, int K, int64_t S, int q,
+                   const Params prm) {
+    const T norm = V::Set(prm.norm);
+    for (int64_t base = 0; base < g; base += S * R)
+      for (int64_t j = base; j < base + S; ++j) {
+        // Addresses of the R positions, shared by the K vectors of each.
+        const float* src[R];
+        float* dst[R];
+        const float* res[R];
+        const float* scale[R];
+        const float* threshold[R];
+        KERAS_WHT_UNROLL
+        for (int i = 0; i < R; ++i) {
+          const int64_t p = j + i * S;
+          src[i] = kLinear ? from.base + p * from.col : from.At(p);
+          dst[i] = kLinear ? to.base + p * to.col : to.At(p);
+          res[i] = !add.base ? nullptr : kLinear ? add.base + p * add.col : add.At(p);
+          scale[i] = prm.scale + (p & prm.mask) * prm.stride;
+          threshold[i] = prm.threshold + (p & prm.mask) * prm.stride;
+        }
+        for (int k = 0; k < K; ++k) {
+          T r[R];
+          KERAS_WHT_UNROLL
+          for (int i = 0; i < R; ++i) r[i] = InRegister(V::Load(src[i] + k * W), q);
+          Radix<R>(r);
+          if (kFused) {
+            const int64_t at = k * prm.k_stride;
+            KERAS_WHT_UNROLL
+            for (int i = 0; i < R; ++i)
+              r[i] = SmoothThreshold(r[i], V::Load(scale[i] + at), V::Load(threshold[i] + at), norm);
+            Radix<R>(r);
+            KERAS_WHT_UNROLL
+            for (int i = 0; i < R; ++i) r[i] = InRegister(r[i], q);
+          }
+          if (add.base) {
+            KERAS_WHT_UNROLL
+            for (int i = 0; i < R; ++i) r[i] = V::Add(r[i], V::Load(res[i] + k * W));
+          }
+          KERAS_WHT_UNROLL
+          for (int i = 0; i < R; ++i) V::Store(dst[i] + k * W, r[i]);
+        }
+      }
+  }
+
+  template <bool kFused>
+  static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int64_t g, int K,
+                     int64_t S, int q, const Params& prm) {
+    const int L = Log2(g);
+    if (from.Linear(L) && to.Linear(L) && add.Linear(L)) {
+      switch (stages) {
+        case 0: return Pass<1, kFused, true>(from, to, add, g, K, S, q, prm);
+        case 1: return Pass<2, kFused, true>(from, to, add, g, K, S, q, prm);
+        case 2: return Pass<4, kFused, true>(from, to, add, g, K, S, q, prm);
+        default: return Pass<8, kFused, true>(from, to, add, g, K, S, q, prm);
+      }
+    }
+    switch (stages) {
+      case 0: return Pass<1, kFused, false>(from, to, add, g, K, S, q, prm);
+      case 1: return Pass<2, kFused, false>(from, to, add, g, K, S, q, prm);
+      case 2: return Pass<4, kFused, false>(from, to, add, g, K, S, q, prm);
+      default: return Pass<8, kFused, false>(from, to, add, g, K, S, q, prm);
+    }
+  }
+
+  // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
+  // to dst (+ add), through `scratch` (2**L * K * W floats) when it takes several passes.
+  static void Group(const Layout& src, const Layout& dst, const Layout& add, int L, int K, int q,
+                    const Params& prm, float* scratch) {
+    const int64_t g = int64_t{1} << L;
+    const Layout none = {nullptr, 0, 0, 0};
+    const int low = L > 3 ? L - 3 : 0;
+    if (low == 0) return PassOf<true>(L, src, dst, add, g, K, 1, q, prm);
+    const Layout buf = {scratch, 0, int64_t{K} * W, L};
+    for (int bit = 0; bit < low; bit += 3)
+      PassOf<false>(low - bit < 3 ? low - bit : 3, bit == 0 ? src : buf, buf, none, g, K, int64_t{1} << bit,
+                    bit == 0 ? q : 0, prm);
+    PassOf<true>(3, buf, buf, none, g, K, int64_t{1} << low, 0, prm);
+    for (int bit = 0; bit < low; bit += 3) {
+      const bool last = bit + 3 >= low;
+      PassOf<false>(low - bit < 3 ? low - bit : 3, buf, last ? dst : buf, last ? add : none, g, K,
+                    int64_t{1} << bit, bit == 0 ? q : 0, prm);
+    }
+  }
+
+  // dst[0:n] = src[0:n] (+ add[0:n]) for n floats.
+  static inline void CopyOut(float* dst, const float* src, const float* add, int64_t n) {
+    int64_t c = 0;
+    if (add) {
+      for (; c + W <= n; c += W) V::Store(dst + c, V::Add(V::Load(src + c), V::Load(add + c)));
+      for (; c < n; ++c) dst[c] = src[c] + add[c];
+    } else {
+      for (; c + W <= n; c += W) V::Store(dst + c, V::Load(src + c));
+      for (; c < n; ++c) dst[c] = src[c];
+    }
+  }
+
+  // Rows whose length is a whole number of blocks and vectors go straight from the input
+  // to the output; the others through a zero-padded copy.
+  static void Run1D(const Wht1DShape& s, const PackedView& pk, const float* in, float* out, int64_t begin,
+                    int64_t end, float* scratch) {
+    const int64_t C = s.channels;
+    const int b = s.block;
+    const int lanes = b < W ? b : W;   // in-register part of a block
+    const int64_t group = b / lanes;   // vectors per block (1 when blocks fit in a vector)
+    const int64_t padded = (C + b - 1) / b * b;
+    const int64_t vectors = (padded + W - 1) / W;
+    const bool direct = vectors * W == C;
+    const int L = Log2(group), q = Log2(lanes);
+    const Params prm = {pk.scale, pk.threshold, W, group - 1, 0, pk.out_norm};
+    float* staging = scratch + group * W;
+    for (int64_t row = begin; row < end; ++row) {
+      float* x = const_cast<float*>(in) + row * C;
+      float* y = out + row * C;
+      if (!direct) {
+        CopyOut(staging, x, nullptr, C);
+        for (int64_t c = C; c < vectors * W; ++c) staging[c] = 0.0f;
+      }
+      for (int64_t at = 0; at < vectors; at += group) {
+        const Layout src = {(direct ? x : staging) + at * W, 0, W, L};
+        const Layout dst = {(direct ? y : staging) + at * W, 0, W, L};
+        const Layout add = {direct && s.residual ? x + at * W : nullptr, 0, W, L};
+        Group(src, dst, add, L, 1, q, prm, scratch);
+      }
+      if (!direct) CopyOut(y, staging, s.residual ? x : nullptr, C);
+    }
+  }
+
+  // Work item = (image, tile, chunk of ChannelChunk() channels). Whole tiles of whole
+  // chunks go straight from the input to the output; edge tiles and a last, partial
+  // chunk go through a zero-padded copy.
+  static void Run2D(const Wht2DShape& s, const PackedView& pk, const float* in, float* out, int64_t begin,
+                    int64_t end, float* scratch) {
+    const int64_t H = s.height, Wd = s.width, C = s.channels;
+    const int bh = s.block_h, bw = s.block_w;
+    const int64_t tiles_h = (H + bh - 1) / bh, tiles_w = (Wd + bw - 1) / bw;
+    const int64_t E = ChannelChunk(C, W), chunks = (C + E - 1) / E, padded_c = (C + W - 1) / W * W;
+    const int L = Log2(int64_t{bh} * bw), bits_w = Log2(bw);
+    const int64_t n_pos = int64_t{1} << L;
+    float* staging = scratch + n_pos * E;
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t rest = item;
+      const int64_t chunk = rest % chunks;
+      rest /= chunks;
+      const int64_t tw = rest % tiles_w;
+      rest /= tiles_w;
+      const int64_t th = rest % tiles_h;
+      const int64_t n = rest / tiles_h;
+      const int64_t c0 = chunk * E, h0 = th * bh, w0 = tw * bw;
+      const int64_t width = C - c0 < E ? C - c0 : E;
+      const int K = static_cast<int>(E / W);
+      const Params prm = s.per_channel ? Params{pk.scale + c0, pk.threshold + c0, padded_c, n_pos - 1, W, pk.out_norm}
+                                       : Params{pk.scale, pk.threshold, W, n_pos - 1, 0, pk.out_norm};
+      const int64_t corner = ((n * H + h0) * Wd + w0) * C + c0;
+      if (width == E && h0 + bh <= H && w0 + bw <= Wd) {
+        const Layout src = {const_cast<float*>(in) + corner, Wd * C, C, bits_w};
+        const Layout dst = {out + corner, Wd * C, C, bits_w};
+        const Layout add = {s.residual ? src.base : nullptr, Wd * C, C, bits_w};
+        Group(src, dst, add, L, K, 0, prm, scratch);
+        continue;
+      }
+      for (int i = 0; i < bh; ++i)
+        for (int j = 0; j < bw; ++j) {
+          float* to = staging + (int64_t{i} * bw + j) * E;
+          const bool inside = h0 + i < H && w0 + j < Wd;
+          const float* from = in + corner + (int64_t{i} * Wd + j) * C;
+          for (int64_t c = 0; c < E; ++c) to[c] = inside && c < width ? from[c] : 0.0f;
+        }
+      const Layout buf = {staging, 0, E, L};
+      Group(buf, buf, Layout{nullptr, 0, 0, 0}, L, K, 0, prm, scratch);
+      for (int i = 0; i < bh; ++i)
+        for (int j = 0; j < bw; ++j) {
+          if (h0 + i >= H || w0 + j >= Wd) continue;
+          const int64_t at = corner + (int64_t{i} * Wd + j) * C;
+          CopyOut(out + at, staging + (int64_t{i} * bw + j) * E, s.residual ? in + at : nullptr, width);
+        }
+    }
+  }
+};
+
+}  // namespace
+}  // namespace keras_wht
+
+#endif  // KERAS_WHT_KERNELS_IMPL_H_

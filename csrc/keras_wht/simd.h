@@ -1,0 +1,128 @@
+// Vector types for the WHT kernels: one struct per instruction set, same interface.
+//
+// A kernel is written once as a template over one of these (kernels_impl.h) and
+// instantiated per instruction set in its own translation unit (kernels_<isa>.cc),
+// so the AVX2 code is compiled with AVX2 enabled and only runs when the CPU has it.
+//
+//   T           the register type, kWidth float lanes
+//   load/store  unaligned
+//   Flip<S>(x)  x with lanes j and j ^ S exchanged (S < kWidth): in-register butterflies
+//   Sign<S>()   +1 in lanes whose bit S is clear, -1 where it is set
+//   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
+//   Pow2(n)     2**n for integral n in [-126, 127]
+#ifndef KERAS_WHT_SIMD_H_
+#define KERAS_WHT_SIMD_H_
+
+#include <math.h>
+
+namespace keras_wht {
+
+struct VecScalar {
+  using T = float;
+  static constexpr int kWidth = 1;
+  static inline T Load(const float* p) { return *p; }
+  static inline void Store(float* p, T x) { *p = x; }
+  static inline T Set(float v) { return v; }
+  static inline T Add(T a, T b) { return a + b; }
+  static inline T Sub(T a, T b) { return a - b; }
+  static inline T Mul(T a, T b) { return a * b; }
+  static inline T Div(T a, T b) { return a / b; }
+  static inline T MulAdd(T a, T b, T c) { return a * b + c; }
+  static inline T Abs(T x) { return fabsf(x); }
+  static inline T CopySign(T magnitude, T sign) { return copysignf(magnitude, sign); }
+  static inline T MaxOr(T x, T c) { return x < c ? c : x; }
+  static inline T Round(T x) { return nearbyintf(x); }
+  static inline T Pow2(T n) { return isnan(n) ? n : ldexpf(1.0f, static_cast<int>(n)); }
+  template <int S> static inline T Flip(T x) { return x; }
+  template <int S> static inline T Sign() { return 1.0f; }
+};
+
+}  // namespace keras_wht
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define KERAS_WHT_HAVE_AVX2 1
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define KERAS_WHT_HAVE_NEON 1
+#endif
+
+// VecAvx2 is only defined inside the AVX2 translation unit, which enables the ISA first.
+#if defined(KERAS_WHT_AVX2_UNIT)
+#include <immintrin.h>
+namespace keras_wht {
+struct VecAvx2 {
+  using T = __m256;
+  static constexpr int kWidth = 8;
+  static inline T Load(const float* p) { return _mm256_loadu_ps(p); }
+  static inline void Store(float* p, T x) { _mm256_storeu_ps(p, x); }
+  static inline T Set(float v) { return _mm256_set1_ps(v); }
+  static inline T Add(T a, T b) { return _mm256_add_ps(a, b); }
+  static inline T Sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static inline T Mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static inline T Div(T a, T b) { return _mm256_div_ps(a, b); }
+  static inline T MulAdd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline T Abs(T x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static inline T CopySign(T magnitude, T sign) {
+    const T mask = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(mask, magnitude), _mm256_and_ps(mask, sign));
+  }
+  // _mm256_max_ps returns its second operand when either is NaN.
+  static inline T MaxOr(T x, T c) { return _mm256_max_ps(c, x); }
+  static inline T Round(T x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static inline T Pow2(T n) {
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_castsi256_ps(bits);
+  }
+  template <int S> static inline T Flip(T x) {
+    if (S == 1) return _mm256_permute_ps(x, 0xB1);  // lanes 1 0 3 2
+    if (S == 2) return _mm256_permute_ps(x, 0x4E);  // lanes 2 3 0 1
+    return _mm256_permute2f128_ps(x, x, 0x01);      // S == 4: swap the 128-bit halves
+  }
+  template <int S> static inline T Sign() {
+    if (S == 1) return _mm256_setr_ps(1, -1, 1, -1, 1, -1, 1, -1);
+    if (S == 2) return _mm256_setr_ps(1, 1, -1, -1, 1, 1, -1, -1);
+    return _mm256_setr_ps(1, 1, 1, 1, -1, -1, -1, -1);
+  }
+};
+}  // namespace keras_wht
+#endif
+
+#if defined(KERAS_WHT_HAVE_NEON)
+#include <arm_neon.h>
+namespace keras_wht {
+struct VecNeon {
+  using T = float32x4_t;
+  static constexpr int kWidth = 4;
+  static inline T Load(const float* p) { return vld1q_f32(p); }
+  static inline void Store(float* p, T x) { vst1q_f32(p, x); }
+  static inline T Set(float v) { return vdupq_n_f32(v); }
+  static inline T Add(T a, T b) { return vaddq_f32(a, b); }
+  static inline T Sub(T a, T b) { return vsubq_f32(a, b); }
+  static inline T Mul(T a, T b) { return vmulq_f32(a, b); }
+  static inline T Div(T a, T b) { return vdivq_f32(a, b); }
+  static inline T MulAdd(T a, T b, T c) { return vfmaq_f32(c, a, b); }
+  static inline T Abs(T x) { return vabsq_f32(x); }
+  static inline T CopySign(T magnitude, T sign) {
+    const uint32x4_t mask = vdupq_n_u32(0x80000000u);
+    return vbslq_f32(mask, sign, magnitude);
+  }
+  static inline T MaxOr(T x, T c) { return vmaxq_f32(x, c); }  // NaN in, NaN out
+  static inline T Round(T x) { return vrndnq_f32(x); }
+  static inline T Pow2(T n) {
+    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vreinterpretq_f32_s32(bits);
+  }
+  template <int S> static inline T Flip(T x) {
+    if (S == 1) return vrev64q_f32(x);   // lanes 1 0 3 2
+    return vextq_f32(x, x, 2);           // S == 2: lanes 2 3 0 1
+  }
+  template <int S> static inline T Sign() {
+    static const float kOne[4] = {1, -1, 1, -1};
+    static const float kTwo[4] = {1, 1, -1, -1};
+    return vld1q_f32(S == 1 ? kOne : kTwo);
+  }
+};
+}  // namespace keras_wht
+#endif
+
+#endif  // KERAS_WHT_SIMD_H_

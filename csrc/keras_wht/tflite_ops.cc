@@ -1,0 +1,343 @@
+// The TFLite glue of KerasWht1D and KerasWht2D: Init parses and checks the options,
+// Prepare checks types and shapes and sizes the output, Eval runs the kernels
+// (kernels.h) on the interpreter's threads. Every failure is reported through the
+// context's error reporter and returned as kTfLiteError; nothing here aborts.
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "flatbuffers/flexbuffers.h"
+#include "keras_wht/custom_ops.h"
+#include "keras_wht/kernels.h"
+#include "keras_wht/thread_pool.h"
+
+namespace keras_wht {
+namespace {
+
+constexpr int64_t kMaxBlock = 1 << 16;          // largest block (1-D) or tile (2-D) in elements
+constexpr int64_t kMinWorkPerThread = 1 << 15;  // elements; less is not worth a thread
+
+struct OpData {
+  bool two_d = false;
+  // Options.
+  int64_t block = 0, block_h = 0, block_w = 0;
+  bool per_channel = false, residual = false;
+  std::string error;  // set by Init when the options are unusable
+  // Set by Prepare.
+  Wht1DShape shape1{};
+  Wht2DShape shape2{};
+  Packed packed;
+  bool packed_constant = false;
+  int threads = 1;
+  std::vector<std::vector<float>> scratch;  // one per thread
+  std::vector<float> in_float, out_float;   // int8 models: the layer computes in float
+};
+
+std::string Format(const char* format, ...) {
+  char buffer[512];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  return buffer;
+}
+
+TfLiteStatus Fail(TfLiteContext* context, const char* op, const std::string& message) {
+  if (context != nullptr && context->ReportError != nullptr) context->ReportError(context, "%s: %s", op, message.c_str());
+  return kTfLiteError;
+}
+
+const char* OpName(const OpData* data) { return data->two_d ? KERAS_WHT_OP_2D : KERAS_WHT_OP_1D; }
+
+bool IsPowerOfTwo(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+// Reads an integer option; false (with data->error set) when missing or not an integer.
+bool IntOption(const flexbuffers::Map& map, const char* key, int64_t* out, OpData* data) {
+  const flexbuffers::Reference value = map[key];
+  if (value.IsNull()) {
+    data->error = Format("custom options lack \"%s\"", key);
+    return false;
+  }
+  if (!value.IsInt() && !value.IsUInt()) {
+    data->error = Format("custom option \"%s\" must be an integer", key);
+    return false;
+  }
+  *out = value.AsInt64();
+  return true;
+}
+
+bool BoolOption(const flexbuffers::Map& map, const char* key, bool* out, OpData* data) {
+  const flexbuffers::Reference value = map[key];
+  if (value.IsNull()) {
+    data->error = Format("custom options lack \"%s\"", key);
+    return false;
+  }
+  if (!value.IsBool() && !value.IsInt() && !value.IsUInt()) {
+    data->error = Format("custom option \"%s\" must be a boolean", key);
+    return false;
+  }
+  *out = value.AsBool();
+  return true;
+}
+
+bool BlockOption(const flexbuffers::Map& map, const char* key, int64_t* out, OpData* data) {
+  if (!IntOption(map, key, out, data)) return false;
+  if (!IsPowerOfTwo(*out) || *out > kMaxBlock) {
+    data->error = Format("custom option \"%s\" must be a power of two up to %lld, got %lld", key,
+                         static_cast<long long>(kMaxBlock), static_cast<long long>(*out));
+    return false;
+  }
+  return true;
+}
+
+void ParseOptions(const char* buffer, size_t length, OpData* data) {
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(buffer);
+  if (bytes == nullptr || length < 3 || !flexbuffers::VerifyBuffer(bytes, length)) {
+    data->error = "custom options are missing or not a valid flexbuffer";
+    return;
+  }
+  const flexbuffers::Reference root = flexbuffers::GetRoot(bytes, length);
+  if (!root.IsMap()) {
+    data->error = "custom options must be a flexbuffer map";
+    return;
+  }
+  const flexbuffers::Map map = root.AsMap();
+  if (data->two_d) {
+    if (!BlockOption(map, "block_h", &data->block_h, data) || !BlockOption(map, "block_w", &data->block_w, data) ||
+        !BoolOption(map, "per_channel", &data->per_channel, data))
+      return;
+    if (data->block_h * data->block_w > kMaxBlock) {
+      data->error = Format("a %lldx%lld tile exceeds %lld elements", static_cast<long long>(data->block_h),
+                           static_cast<long long>(data->block_w), static_cast<long long>(kMaxBlock));
+      return;
+    }
+  } else if (!BlockOption(map, "block", &data->block, data)) {
+    return;
+  }
+  BoolOption(map, "residual", &data->residual, data);
+}
+
+void* Init(TfLiteContext*, const char* buffer, size_t length, bool two_d) {
+  OpData* data = new OpData();
+  data->two_d = two_d;
+  ParseOptions(buffer, length, data);
+  return data;
+}
+
+void* Init1D(TfLiteContext* context, const char* buffer, size_t length) { return Init(context, buffer, length, false); }
+void* Init2D(TfLiteContext* context, const char* buffer, size_t length) { return Init(context, buffer, length, true); }
+
+void Free(TfLiteContext*, void* buffer) { delete static_cast<OpData*>(buffer); }
+
+TfLiteTensor* Tensor(TfLiteContext* context, const TfLiteIntArray* indices, int i) {
+  if (indices == nullptr || i >= indices->size) return nullptr;
+  const int index = indices->data[i];
+  if (index < 0 || static_cast<size_t>(index) >= context->tensors_size) return nullptr;
+  return &context->tensors[index];
+}
+
+std::string DimsString(const TfLiteIntArray* dims) {
+  std::string out = "(";
+  for (int i = 0; dims != nullptr && i < dims->size; ++i) out += (i ? ", " : "") + std::to_string(dims->data[i]);
+  return out + ")";
+}
+
+bool DimsEqual(const TfLiteIntArray* dims, std::initializer_list<int64_t> want) {
+  if (dims == nullptr || dims->size != static_cast<int>(want.size())) return false;
+  int i = 0;
+  for (int64_t w : want)
+    if (dims->data[i++] != w) return false;
+  return true;
+}
+
+TfLiteStatus CheckParameter(TfLiteContext* context, OpData* data, const TfLiteTensor* t, const char* name,
+                            std::initializer_list<int64_t> want) {
+  if (t == nullptr) return Fail(context, OpName(data), Format("input %s is missing", name));
+  if (t->type != kTfLiteFloat32) return Fail(context, OpName(data), Format("%s must be float32", name));
+  if (!DimsEqual(t->dims, want)) {
+    std::string expected = "(";
+    int i = 0;
+    for (int64_t w : want) expected += (i++ ? ", " : "") + std::to_string(w);
+    return Fail(context, OpName(data), Format("%s has shape %s, the options and the input need %s)", name,
+                                              DimsString(t->dims).c_str(), expected.c_str()));
+  }
+  return kTfLiteOk;
+}
+
+void PackParameters(OpData* data, const TfLiteTensor* scale, const TfLiteTensor* threshold) {
+  const float* s = static_cast<const float*>(scale->data);
+  const float* t = static_cast<const float*>(threshold->data);
+  if (data->two_d)
+    Pack(data->shape2, s, t, BestIsa(), &data->packed);
+  else
+    Pack(data->shape1, s, t, BestIsa(), &data->packed);
+}
+
+TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
+  OpData* data = static_cast<OpData*>(node->user_data);
+  if (data == nullptr) return Fail(context, "KerasWht", "the op was not initialised");
+  const char* op = OpName(data);
+  if (!data->error.empty()) return Fail(context, op, data->error);
+  if (node->inputs == nullptr || node->inputs->size != 3 || node->outputs == nullptr || node->outputs->size != 1)
+    return Fail(context, op, "needs 3 inputs (x, scale, threshold) and 1 output");
+  TfLiteTensor* input = Tensor(context, node->inputs, 0);
+  const TfLiteTensor* scale = Tensor(context, node->inputs, 1);
+  const TfLiteTensor* threshold = Tensor(context, node->inputs, 2);
+  TfLiteTensor* output = Tensor(context, node->outputs, 0);
+  if (input == nullptr || output == nullptr) return Fail(context, op, "input or output tensor is missing");
+  if (input->type != kTfLiteFloat32 && input->type != kTfLiteInt8)
+    return Fail(context, op, Format("input must be float32 or int8, got TfLiteType %d", input->type));
+  if (output->type != input->type)
+    return Fail(context, op, Format("output type %d differs from input type %d", output->type, input->type));
+  if (input->type == kTfLiteInt8) {
+    for (const TfLiteTensor* t : {static_cast<const TfLiteTensor*>(input), static_cast<const TfLiteTensor*>(output)})
+      if (!(t->params.scale > 0.0f) || !isfinite(t->params.scale) || t->params.zero_point < -128 ||
+          t->params.zero_point > 127)
+        return Fail(context, op, "int8 input and output need a per-tensor scale > 0 and a zero point in [-128, 127]");
+  }
+  const TfLiteIntArray* dims = input->dims;
+  if (dims == nullptr || dims->size < 1 || (data->two_d && dims->size != 4))
+    return Fail(context, op, Format("input has shape %s; it needs %s", DimsString(dims).c_str(),
+                                    data->two_d ? "rank 4 (batch, height, width, channels)" : "rank 1 or more"));
+  int64_t elements = 1;
+  for (int i = 0; i < dims->size; ++i) {
+    if (dims->data[i] < 0) return Fail(context, op, Format("input has shape %s", DimsString(dims).c_str()));
+    elements *= dims->data[i];
+    if (elements > (int64_t{1} << 40)) return Fail(context, op, "input is too large");
+  }
+  const int64_t channels = dims->data[dims->size - 1];
+  if (data->two_d) {
+    if (CheckParameter(context, data, scale, "scale",
+                       data->per_channel ? std::initializer_list<int64_t>{data->block_h, data->block_w, channels}
+                                         : std::initializer_list<int64_t>{data->block_h, data->block_w}) != kTfLiteOk ||
+        CheckParameter(context, data, threshold, "threshold",
+                       data->per_channel ? std::initializer_list<int64_t>{data->block_h, data->block_w, channels}
+                                         : std::initializer_list<int64_t>{data->block_h, data->block_w}) != kTfLiteOk)
+      return kTfLiteError;
+    data->shape2 = Wht2DShape{dims->data[0], dims->data[1], dims->data[2], dims->data[3], static_cast<int>(data->block_h),
+                              static_cast<int>(data->block_w), data->per_channel, data->residual};
+  } else {
+    if (CheckParameter(context, data, scale, "scale", {data->block}) != kTfLiteOk ||
+        CheckParameter(context, data, threshold, "threshold", {data->block}) != kTfLiteOk)
+      return kTfLiteError;
+    data->shape1 = Wht1DShape{channels == 0 ? 0 : elements / channels, static_cast<int>(channels),
+                              static_cast<int>(data->block), data->residual};
+  }
+  // Output: the input's shape.
+  TfLiteIntArray* out_dims = static_cast<TfLiteIntArray*>(malloc(sizeof(int) * (1 + dims->size)));
+  if (out_dims == nullptr) return Fail(context, op, "out of memory");
+  out_dims->size = dims->size;
+  memcpy(out_dims->data, dims->data, sizeof(int) * dims->size);
+  if (context->ResizeTensor(context, output, out_dims) != kTfLiteOk) return Fail(context, op, "cannot resize the output");
+
+  const Isa isa = BestIsa();
+  const int64_t items = data->two_d ? WorkItems(data->shape2, isa) : WorkItems(data->shape1, isa);
+  const int64_t item_size = data->two_d ? ItemSize(data->shape2, isa) : ItemSize(data->shape1, isa);
+  int64_t threads = context->recommended_num_threads > 0 ? context->recommended_num_threads : 1;
+  threads = std::min<int64_t>(threads, std::max<int64_t>(1, items * item_size / kMinWorkPerThread));
+  data->threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(items, 1)));
+  const size_t scratch = data->two_d ? ScratchFloats(data->shape2, isa) : ScratchFloats(data->shape1, isa);
+  data->scratch.assign(data->threads, std::vector<float>(scratch));
+  if (input->type == kTfLiteInt8) {
+    data->in_float.resize(elements);
+    data->out_float.resize(elements);
+  }
+  data->packed_constant = scale->allocation_type == kTfLiteMmapRo && threshold->allocation_type == kTfLiteMmapRo &&
+                          scale->data != nullptr && threshold->data != nullptr;
+  if (data->packed_constant) PackParameters(data, scale, threshold);
+  return kTfLiteOk;
+}
+
+TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
+  OpData* data = static_cast<OpData*>(node->user_data);
+  if (data == nullptr || !data->error.empty()) return Fail(context, "KerasWht", "the op was not prepared");
+  const char* op = OpName(data);
+  const TfLiteTensor* input = Tensor(context, node->inputs, 0);
+  const TfLiteTensor* scale = Tensor(context, node->inputs, 1);
+  const TfLiteTensor* threshold = Tensor(context, node->inputs, 2);
+  TfLiteTensor* output = Tensor(context, node->outputs, 0);
+  if (input == nullptr || scale == nullptr || threshold == nullptr || output == nullptr)
+    return Fail(context, op, "a tensor is missing");
+  if (input->data == nullptr || output->data == nullptr || scale->data == nullptr || threshold->data == nullptr) {
+    const int64_t n = data->two_d ? WorkItems(data->shape2, BestIsa()) : data->shape1.rows;
+    if (n > 0) return Fail(context, op, "a tensor has no data");
+    return kTfLiteOk;
+  }
+  if (!data->packed_constant) PackParameters(data, scale, threshold);
+
+  const float* in = static_cast<const float*>(input->data);
+  float* out = static_cast<float*>(output->data);
+  const int64_t elements = static_cast<int64_t>(data->in_float.size());
+  if (input->type == kTfLiteInt8) {
+    const int8_t* q = static_cast<const int8_t*>(input->data);
+    const float s = input->params.scale;
+    const int32_t z = input->params.zero_point;
+    for (int64_t i = 0; i < elements; ++i) data->in_float[i] = s * static_cast<float>(q[i] - z);
+    in = data->in_float.data();
+    out = data->out_float.data();
+  }
+  const Isa isa = data->packed.isa;
+  const int64_t items = data->two_d ? WorkItems(data->shape2, isa) : WorkItems(data->shape1, isa);
+  ParallelFor(data->threads, items, [&](int64_t begin, int64_t end, int piece) {
+    float* scratch = data->scratch[piece].data();
+    if (data->two_d)
+      Run(data->shape2, data->packed, in, out, begin, end, scratch);
+    else
+      Run(data->shape1, data->packed, in, out, begin, end, scratch);
+  });
+  if (input->type == kTfLiteInt8) {
+    int8_t* q = static_cast<int8_t*>(output->data);
+    const float inverse = 1.0f / output->params.scale;
+    const int32_t z = output->params.zero_point;
+    for (int64_t i = 0; i < elements; ++i) {
+      const float v = nearbyintf(out[i] * inverse) + static_cast<float>(z);
+      q[i] = static_cast<int8_t>(v != v ? static_cast<float>(z) : v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v);
+    }
+  }
+  return kTfLiteOk;
+}
+
+TfLiteRegistration MakeRegistration(bool two_d) {
+  TfLiteRegistration r;
+  memset(&r, 0, sizeof r);
+  r.init = two_d ? Init2D : Init1D;
+  r.free = Free;
+  r.prepare = Prepare;
+  r.invoke = Eval;
+  r.custom_name = two_d ? KERAS_WHT_OP_2D : KERAS_WHT_OP_1D;
+  r.version = 1;
+  r.builtin_code = 32;  // BuiltinOperator_CUSTOM
+  return r;
+}
+
+}  // namespace
+}  // namespace keras_wht
+
+extern "C" {
+
+const TfLiteRegistration* KerasWht_Register_WHT1D(void) {
+  static const TfLiteRegistration r = keras_wht::MakeRegistration(false);
+  return &r;
+}
+
+const TfLiteRegistration* KerasWht_Register_WHT2D(void) {
+  static const TfLiteRegistration r = keras_wht::MakeRegistration(true);
+  return &r;
+}
+
+void KerasWht_RegisterWith(void* resolver, void* add_custom) {
+  typedef void (*AddCustom)(void*, const char*, const TfLiteRegistration*, int);
+  AddCustom add = reinterpret_cast<AddCustom>(add_custom);
+  add(resolver, KERAS_WHT_OP_1D, KerasWht_Register_WHT1D(), 1);
+  add(resolver, KERAS_WHT_OP_2D, KerasWht_Register_WHT2D(), 1);
+}
+
+const char* KerasWht_Isa(void) { return keras_wht::IsaName(keras_wht::BestIsa()); }
+
+}  // extern "C"

@@ -1,0 +1,80 @@
+#include "keras_wht/thread_pool.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace keras_wht {
+namespace {
+
+class Pool {
+ public:
+  void Run(int threads, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
+    std::lock_guard<std::mutex> turn(run_mutex_);
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (static_cast<int>(workers_.size()) < threads - 1) {
+        const int index = static_cast<int>(workers_.size()) + 1;
+        workers_.emplace_back([this, index] { Work(index); });
+        workers_.back().detach();  // the pool lives as long as the process
+      }
+      fn_ = &fn;
+      items_ = items;
+      threads_ = threads;
+      pending_ = threads - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    fn(0, Piece(items, threads, 1), 0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  static int64_t Piece(int64_t items, int threads, int index) { return items * index / threads; }
+
+  void Work(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int64_t, int64_t, int)>* fn;
+      int64_t items;
+      int threads;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen && index < threads_; });
+        seen = generation_;
+        fn = fn_;
+        items = items_;
+        threads = threads_;
+      }
+      (*fn)(Piece(items, threads, index), Piece(items, threads, index + 1), index);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::mutex run_mutex_, mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
+  int64_t items_ = 0;
+  int threads_ = 0;
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace
+
+void ParallelFor(int threads, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (threads <= 1 || items <= 1) {
+    fn(0, items, 0);
+    return;
+  }
+  if (threads > items) threads = static_cast<int>(items);
+  static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
+  pool->Run(threads, items, fn);
+}
+
+}  // namespace keras_wht

@@ -1,0 +1,123 @@
+// Every supported instruction set against the double-precision reference, over shapes
+// that cover padding, blocks narrower and wider than a vector, channel tails, tiles,
+// per-channel parameters and residuals. Exit status 0 when all agree.
+#include <math.h>
+#include <stdio.h>
+
+#include <random>
+#include <vector>
+
+#include "keras_wht/kernels.h"
+
+using keras_wht::Isa;
+
+namespace {
+
+int failures = 0;
+std::mt19937 rng(1234);
+
+std::vector<float> Random(size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+template <class Shape>
+void Check(const char* what, const Shape& shape, const std::vector<float>& scale,
+           const std::vector<float>& threshold, const std::vector<float>& in, Isa isa) {
+  std::vector<float> want(in.size()), got(in.size(), -7.0f);
+  keras_wht::Reference(shape, scale.data(), threshold.data(), in.data(), want.data());
+  keras_wht::Packed packed;
+  keras_wht::Pack(shape, scale.data(), threshold.data(), isa, &packed);
+  std::vector<float> scratch(keras_wht::ScratchFloats(shape, isa));
+  const int64_t items = keras_wht::WorkItems(shape, isa);
+  // Two pieces, as two threads would run them.
+  keras_wht::Run(shape, packed, in.data(), got.data(), 0, items / 2, scratch.data());
+  keras_wht::Run(shape, packed, in.data(), got.data(), items / 2, items, scratch.data());
+  double worst = 0.0, largest = 1.0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    worst = fmax(worst, fabs(double(got[i]) - want[i]));
+    largest = fmax(largest, fabs(double(want[i])));
+  }
+  // float32 rounding of the butterflies grows with the values' magnitude.
+  if (!(worst <= 5e-6 * largest)) {
+    ++failures;
+    printf("FAIL %s isa=%s max|diff|=%g (largest output %g)\n", what, keras_wht::IsaName(isa), worst, largest);
+  }
+}
+
+void Test1D(Isa isa) {
+  const int channels[] = {1, 3, 8, 13, 64, 100, 1024};
+  const int blocks[] = {1, 2, 4, 8, 16, 64, 128, 1024};
+  for (int c : channels)
+    for (int b : blocks)
+      for (int residual = 0; residual < 2; ++residual) {
+        if (b > 2 * c + 64) continue;
+        keras_wht::Wht1DShape s{5, c, b, residual == 1};
+        char what[128];
+        snprintf(what, sizeof what, "1d rows=5 c=%d b=%d residual=%d", c, b, residual);
+        Check(what, s, Random(b, 0.5f, 2.0f), Random(b, 0.0f, 0.3f), Random(5 * c, -2, 2), isa);
+      }
+}
+
+void Test2D(Isa isa) {
+  const int sizes[][2] = {{1, 1}, {3, 5}, {8, 8}, {9, 7}, {4, 16}};
+  const int blocks[][2] = {{1, 1}, {2, 4}, {4, 4}, {8, 8}, {16, 16}, {1, 8}};
+  const int channels[] = {1, 3, 8, 17};
+  for (auto& hw : sizes)
+    for (auto& bl : blocks)
+      for (int c : channels)
+        for (int flags = 0; flags < 4; ++flags) {
+          if (bl[0] > 2 * hw[0] + 2 || bl[1] > 2 * hw[1] + 2) continue;
+          keras_wht::Wht2DShape s{2, hw[0], hw[1], c, bl[0], bl[1], (flags & 1) != 0, (flags & 2) != 0};
+          const size_t params = size_t(bl[0]) * bl[1] * (s.per_channel ? c : 1);
+          char what[160];
+          snprintf(what, sizeof what, "2d %dx%dx%d block %dx%d per_channel=%d residual=%d", hw[0], hw[1], c,
+                   bl[0], bl[1], flags & 1, flags >> 1);
+          Check(what, s, Random(params, 0.5f, 2.0f), Random(params, 0.0f, 0.3f),
+                Random(size_t(2) * hw[0] * hw[1] * c, -2, 2), isa);
+        }
+}
+
+// Saturated tanh and large inputs: the approximation must hold over the whole range.
+void TestRange(Isa isa) {
+  keras_wht::Wht1DShape s{64, 64, 64, false};
+  std::vector<float> in = Random(64 * 64, -60.0f, 60.0f);
+  for (int i = 0; i < 64; ++i) in[i] = 1e-6f * float(i);
+  Check("1d wide range", s, Random(64, 0.01f, 3.0f), Random(64, 0.0f, 1.0f), in, isa);
+}
+
+// A NaN input must not vanish (TensorFlow's ops give NaN).
+void TestNan(Isa isa) {
+  keras_wht::Wht1DShape s{1, 16, 16, false};
+  std::vector<float> scale(16, 1.0f), threshold(16, 0.1f), in(16, 1.0f), out(16, 0.0f);
+  in[3] = NAN;
+  keras_wht::Packed packed;
+  keras_wht::Pack(s, scale.data(), threshold.data(), isa, &packed);
+  std::vector<float> scratch(keras_wht::ScratchFloats(s, isa));
+  keras_wht::Run(s, packed, in.data(), out.data(), 0, 1, scratch.data());
+  for (float v : out)
+    if (!isnan(v)) {
+      ++failures;
+      printf("FAIL nan isa=%s: got %g\n", keras_wht::IsaName(isa), v);
+      return;
+    }
+}
+
+}  // namespace
+
+int main() {
+  int tested = 0;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kNeon}) {
+    if (!keras_wht::IsaSupported(isa)) continue;
+    ++tested;
+    Test1D(isa);
+    Test2D(isa);
+    TestRange(isa);
+    TestNan(isa);
+    printf("%s: checked\n", keras_wht::IsaName(isa));
+  }
+  printf("%d instruction sets, %d failures\n", tested, failures);
+  return failures == 0 && tested > 0 ? 0 : 1;
+}
