@@ -24,6 +24,8 @@ kernels = Extension(
     "keras_wht.tflite._keras_wht_ops",
     sources=SOURCES,
     include_dirs=["csrc", *filter(None, [os.environ.get("FLATBUFFERS_INCLUDE")])],
+    # FLATBUFFERS_LOCALE_INDEPENDENT=0: the header alone, without libflatbuffers' objects.
+    define_macros=[("FLATBUFFERS_LOCALE_INDEPENDENT", "0")],
     extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", "-fno-math-errno"],
     extra_link_args=["-pthread"],
     language="c++",

@@ -110,6 +110,10 @@ class WHT1D(BinaryLayer):
         if self.strides != (1, 1):
             x = x[:, :: self.strides[0], :: self.strides[1], :]
         y = ops.change_channels(x, self._channels, window=self._block)
+        options = {"block": self._block, "residual": self.residual}
+        core = self._custom_op(y, "KerasWht1D", options, self._block)
+        if core is not None:  # the residual is part of the op (units == C_in then)
+            return core[..., : self._units] if self._units != self._channels else core
         y = ops.fwht(y, -1, block_size=self._block, order=self.order)
         blocks = tf.reshape(y, tf.concat([tf.shape(y)[:-1], [y.shape[-1] // self._block, self._block]], 0))
         y = tf.reshape(self.smooth_threshold(blocks), tf.shape(y))

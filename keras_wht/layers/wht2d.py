@@ -117,12 +117,18 @@ class WHT2D(BinaryLayer):
 
     def call(self, inputs):
         y = ops.change_channels(inputs, self._filters)
-        y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
-        y = tf.reshape(self.smooth_threshold(tf.reshape(y, self._tiled_shape)), self._padded_shape)
-        y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
-        y = y[:, : self._size[0], : self._size[1], :]
-        if self.residual:
-            y = y + inputs
+        options = {"block_h": self._blocks[0], "block_w": self._blocks[1], "per_channel": self.per_channel,
+                   "residual": self.residual}
+        core = self._custom_op(y, "KerasWht2D", options, self._blocks[0] * self._blocks[1])
+        if core is not None:  # the residual is part of the op (filters == C_in then)
+            y = core
+        else:
+            y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
+            y = tf.reshape(self.smooth_threshold(tf.reshape(y, self._tiled_shape)), self._padded_shape)
+            y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
+            y = y[:, : self._size[0], : self._size[1], :]
+            if self.residual:
+                y = y + inputs
         if self.strides != (1, 1):
             y = tf.nn.avg_pool2d(y, self.strides, self.strides, "SAME")
         return y

@@ -3,14 +3,16 @@
 import contextlib
 import io
 import re
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from keras_wht import _checks
 from keras_wht._keras import keras, walk_layers
-from keras_wht.layers.binary_layer import BinaryLayer
+from keras_wht.layers.binary_layer import BinaryLayer, custom_op_export
 from keras_wht.layers.smooth_threshold import SmoothThreshold
+from keras_wht.tflite import custom_ops as native
 from keras_wht.tflite import flatbuffer
 from keras_wht.tflite.interpreter import Interpreter
 
@@ -34,8 +36,14 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
 
     Args:
         model: a Keras model (Keras 3, or tf_keras with TF_USE_LEGACY_KERAS=1).
-        custom_ops: emit each WHT layer as one native custom op. Not available yet: the
-            kernels are the project's next piece of work.
+        custom_ops: emit each WHT layer's transform, threshold and inverse as one native
+            custom op (KerasWht1D, KerasWht2D; channel changes and strides stay builtin
+            ops around it), with the options as a flexbuffer map and the trained scale and
+            threshold as constant inputs. `Interpreter` registers the kernels; C++ apps
+            call keras_wht::RegisterCustomOps (csrc/keras_wht/custom_ops.h). A layer the
+            kernels do not cover (a compute dtype other than float32, blocks over 65536
+            elements) stays in builtin ops, with a warning. Needs the kernel library,
+            built by pip install.
         quantize: None (float32), "dynamic" (int8 weights), "float16" (float16 weights) or
             "int8" (post-training integer quantization; needs `representative_data`). In
             int8 models the WHT layers compute in float32 between a dequantize and a
@@ -66,12 +74,16 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a {keras.__name__} Model, got {type(model).__name__}.")
-    if custom_ops:
-        raise NotImplementedError(
-            "custom_ops=True needs keras-wht's native TFLite kernels, which are not built yet; "
-            "convert(model) gives the builtin-ops model, which every TFLite runtime runs."
-        )
+    if not isinstance(custom_ops, bool):
+        raise ValueError(f"`custom_ops` must be True or False, got {custom_ops!r}.")
     _checks.one_of("quantize", quantize, QUANTIZE)
+    if custom_ops:
+        native.library()  # a clear error now if the kernels are not built
+        if quantize in ("int8", "qat"):
+            raise ValueError(
+                f"custom_ops=True with quantize={quantize!r} is not supported yet: int8 models keep their WHT "
+                "layers in float32 builtin ops; use custom_ops=False, or quantize None/'dynamic'/'float16'."
+            )
     _checks.one_of("io_dtype", io_dtype, IO_DTYPES)
     if io_dtype != "float32" and quantize != "int8":
         raise ValueError(f"`io_dtype`={io_dtype!r} needs quantize='int8', got quantize={quantize!r}.")
@@ -80,6 +92,7 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = custom_ops
     if quantize is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
@@ -91,12 +104,40 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
         if io_dtype == "int8":
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-    content = _quietly(converter.convert)
+    if custom_ops:
+        with custom_op_export() as records, _stderr_quiet():
+            # The converter logs each marker as a TF op "that needs a custom implementation".
+            content = _quietly(converter.convert)
+        content = _with_custom_ops(content, records)
+    else:
+        content = _quietly(converter.convert)
     if quantize == "int8":
         content = _wht_layers_in_float(model, converter, content, io_dtype, representative)
     if verify:
         check_parity(model, content, inputs=None if representative_data is None or callable(representative_data)
                      else representative_data, quantize=quantize)
+    return content
+
+
+def _with_custom_ops(content, records):
+    """Swaps the layers' markers for KerasWht1D/KerasWht2D operators with their options
+    and parameters; warns about layers left to builtin ops."""
+    from flatbuffers import flexbuffers
+
+    kept = {r.layer.name: r.reason for r in records if r.reason is not None}
+    for name, reason in sorted(kept.items()):
+        warnings.warn(f"convert(custom_ops=True): layer {name!r} stays in builtin TFLite ops: {reason}.",
+                      stacklevel=3)
+    replacements = {}
+    for key, record in enumerate(records):
+        if record.reason is None:
+            scale, threshold = record.parameters()
+            options = flexbuffers.Dumps(record.options)
+            replacements[key] = (record.op, options, [("scale", scale), ("threshold", threshold)])
+    content, found = flatbuffer.replace_custom_operators(content, "Igamma", replacements)
+    missing = {r.layer.name for r in records if r.reason is None} - {records[k].layer.name for k in found}
+    if missing:
+        raise RuntimeError(f"convert(custom_ops=True) found no custom operator for layer(s) {sorted(missing)}.")
     return content
 
 
@@ -126,6 +167,23 @@ def _ranges(model, representative):
     outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
     outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
     return [(a.min(), a.max()) for a in inputs], [(a.min(), a.max()) for a in outputs]
+
+
+@contextlib.contextmanager
+def _stderr_quiet():
+    """Silences the process's stderr (the converter's C++ logging) for the block."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _quietly(convert):

@@ -160,3 +160,78 @@ def int8_interface(content, input_ranges, output_ranges):
     builder = flatbuffers.Builder(len(content) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
     return bytes(builder.Output())
+
+
+def replace_custom_operators(content, placeholder, replacements):
+    """Turns marked CUSTOM operators into other custom operators.
+
+    A marked operator has custom code `placeholder` and two inputs: a float32 scalar
+    constant k, then the data. When k is a key of `replacements`, the operator becomes
+    `replacements[k] = (custom code, flexbuffer options, [(name, float32 array), ...])`:
+    the data stays its first input, each array becomes a new constant input after it,
+    and the options are set. Returns (model bytes, the keys found).
+    """
+    import flatbuffers
+    import numpy as np
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    custom = schema.BuiltinOperator.CUSTOM
+    codes = {}
+
+    def opcode(name):
+        if name not in codes:
+            oc = schema.OperatorCodeT()
+            oc.builtinCode, oc.deprecatedBuiltinCode, oc.customCode, oc.version = custom, custom, name.encode(), 1
+            model.operatorCodes.append(oc)
+            codes[name] = len(model.operatorCodes) - 1
+        return codes[name]
+
+    def constant(graph, array, name):
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(np.ascontiguousarray(array, dtype="<f4").tobytes(), dtype=np.uint8)
+        model.buffers.append(buffer)
+        tensor = schema.TensorT()
+        tensor.shape, tensor.type = list(array.shape), schema.TensorType.FLOAT32
+        tensor.buffer, tensor.name = len(model.buffers) - 1, name.encode()
+        graph.tensors.append(tensor)
+        return len(graph.tensors) - 1
+
+    def key_of(graph, op):
+        if op.inputs is None or len(op.inputs) != 2:
+            return None
+        tensor = graph.tensors[int(op.inputs[0])]
+        data = model.buffers[tensor.buffer].data if tensor.buffer else None
+        if tensor.type != schema.TensorType.FLOAT32 or data is None or len(data) != 4:
+            return None
+        return int(np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f4")[0])
+
+    found = []
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            oc = model.operatorCodes[op.opcodeIndex]
+            if oc.builtinCode != custom or oc.customCode != placeholder.encode():
+                continue
+            key = key_of(graph, op)
+            if key not in replacements:
+                continue
+            code, options, constants = replacements[key]
+            name = (graph.tensors[int(op.outputs[0])].name or code.encode()).decode()
+            op.opcodeIndex = opcode(code)
+            op.customOptions = list(options)
+            op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+            op.inputs = [int(op.inputs[1])] + [constant(graph, a, f"{name}/{label}") for label, a in constants]
+            found.append(key)
+    _drop_unused_opcodes(model)
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
+    return bytes(builder.Output()), found
+
+
+def _drop_unused_opcodes(model):
+    used = sorted({op.opcodeIndex for graph in model.subgraphs for op in graph.operators})
+    new_index = {old: new for new, old in enumerate(used)}
+    model.operatorCodes = [model.operatorCodes[i] for i in used]
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            op.opcodeIndex = new_index[op.opcodeIndex]

@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from keras_wht import _checks
+from keras_wht.tflite import custom_ops as native
 from keras_wht.tflite import flatbuffer
 from keras_wht.tflite.runtime import interpreter_class
 
@@ -25,8 +26,12 @@ class Interpreter:
             TensorFlow 2.21's converter: it raises a ValueError saying so.)
         **kwargs: passed to the runtime's Interpreter (e.g. `experimental_delegates`).
 
+    Models with keras-wht's custom ops (`convert(model, custom_ops=True)`) get the native
+    kernels registered on the runtime's interpreter (its InterpreterWithCustomOps).
+
     Attributes:
         runtime: the name of the runtime in use.
+        custom_ops: the keras-wht custom operators the model uses (a sorted list).
 
     Example:
         >>> import keras
@@ -52,8 +57,18 @@ class Interpreter:
         elif not isinstance(model_content, (bytes, bytearray)) or not flatbuffer.is_tflite(model_content):
             raise ValueError("`model_content` must be the bytes of a TFLite model (with the TFL3 file identifier).")
         num_threads = _checks.positive_int("num_threads", num_threads, allow_none=True)
-        self.runtime, cls = interpreter_class(runtime)
         content = bytes(model_content) if model_content is not None else None
+        if model_path is not None:
+            with open(model_path, "rb") as f:
+                ops = set(flatbuffer.operators(f.read()))
+        else:
+            ops = set(flatbuffer.operators(content))
+        self.custom_ops = sorted(ops & set(native.OPS))
+        if self.custom_ops:
+            native.library()  # CustomOpsUnavailable, saying how to build them, if missing
+            kwargs["custom_op_registerers"] = [*native.custom_op_registerers(),
+                                               *kwargs.get("custom_op_registerers", [])]
+        self.runtime, cls = interpreter_class(runtime, custom_ops="custom_op_registerers" in kwargs)
         try:
             self._interpreter = cls(model_path=model_path, model_content=content, num_threads=num_threads, **kwargs)
             self._interpreter.allocate_tensors()

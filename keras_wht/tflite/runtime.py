@@ -10,6 +10,12 @@ RUNTIMES = {
     "tensorflow": ("tensorflow", "lite.Interpreter", "tensorflow"),
     "tflite_runtime": ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
 }
+# The same runtimes' interpreters that take `custom_op_registerers`.
+WITH_CUSTOM_OPS = {
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "InterpreterWithCustomOps"),
+    "tensorflow": ("tensorflow.lite.python.interpreter", "InterpreterWithCustomOps"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "InterpreterWithCustomOps"),
+}
 # tflite_runtime's last release (2.14, 2023) cannot load models from TensorFlow 2.21's
 # converter ("ValueError: vector::reserve" for any model), so it comes last.
 
@@ -27,8 +33,9 @@ def available():
     return found
 
 
-def interpreter_class(runtime=None):
-    """(runtime name, its Interpreter class) for `runtime`, or the preferred installed one."""
+def interpreter_class(runtime=None, *, custom_ops=False):
+    """(runtime name, its Interpreter class) for `runtime`, or the preferred installed one;
+    with `custom_ops`, the class that takes `custom_op_registerers`."""
     if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"`runtime` must be None or one of {', '.join(RUNTIMES)}, got {runtime!r}.")
     candidates = [runtime] if runtime else available()
@@ -39,6 +46,8 @@ def interpreter_class(runtime=None):
         )
     name = candidates[0]
     module, attribute, package = RUNTIMES[name]
+    if custom_ops:
+        module, attribute = WITH_CUSTOM_OPS[name]
     try:
         cls = importlib.import_module(module)
         for part in attribute.split("."):
