@@ -10,6 +10,7 @@
 //   Sign<S>()   +1 in lanes whose bit S is clear, -1 where it is set
 //   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
 //   Pow2(n)     2**n for integral n in [-126, 127]
+//   Reciprocal(x)  1/x to float precision for x in [1, 2]
 #ifndef KERAS_WHT_SIMD_H_
 #define KERAS_WHT_SIMD_H_
 
@@ -27,6 +28,7 @@ struct VecScalar {
   static inline T Sub(T a, T b) { return a - b; }
   static inline T Mul(T a, T b) { return a * b; }
   static inline T Div(T a, T b) { return a / b; }
+  static inline T Reciprocal(T x) { return 1.0f / x; }
   static inline T MulAdd(T a, T b, T c) { return a * b + c; }
   static inline T Abs(T x) { return fabsf(x); }
   static inline T CopySign(T magnitude, T sign) { return copysignf(magnitude, sign); }
@@ -60,6 +62,11 @@ struct VecAvx2 {
   static inline T Sub(T a, T b) { return _mm256_sub_ps(a, b); }
   static inline T Mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static inline T Div(T a, T b) { return _mm256_div_ps(a, b); }
+  // 1/x for x in [1, 2]: the 12-bit estimate and one Newton step (relative error ~1e-7).
+  static inline T Reciprocal(T x) {
+    const T r = _mm256_rcp_ps(x);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
+  }
   static inline T MulAdd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static inline T Abs(T x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
   static inline T CopySign(T magnitude, T sign) {
@@ -100,6 +107,12 @@ struct VecNeon {
   static inline T Sub(T a, T b) { return vsubq_f32(a, b); }
   static inline T Mul(T a, T b) { return vmulq_f32(a, b); }
   static inline T Div(T a, T b) { return vdivq_f32(a, b); }
+  // 1/x for x in [1, 2]: the 8-bit estimate and two Newton steps (relative error ~1e-7).
+  static inline T Reciprocal(T x) {
+    T r = vrecpeq_f32(x);
+    r = vmulq_f32(r, vrecpsq_f32(x, r));
+    return vmulq_f32(r, vrecpsq_f32(x, r));
+  }
   static inline T MulAdd(T a, T b, T c) { return vfmaq_f32(c, a, b); }
   static inline T Abs(T x) { return vabsq_f32(x); }
   static inline T CopySign(T magnitude, T sign) {
