@@ -8,13 +8,24 @@ export CUDA_VISIBLE_DEVICES ?=
 OLD_VENV ?= .venv-tflite-runtime
 OLD_BIN  := $(OLD_VENV)/bin
 
-.PHONY: install demo test test-keras3 test-legacy test-tflite-runtime bench clean
+# Debian packages: the compiler and flexbuffers header the kernels build with (at pip
+# install too), CMake, and the aarch64 cross compiler with qemu for the ARM tests.
+APT_PACKAGES := g++ cmake libflatbuffers-dev g++-aarch64-linux-gnu qemu-user
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The kernels must build here: a failed build is an error, not a package without them.
+export KERAS_WHT_REQUIRE_KERNELS ?= 1
 
-$(BIN)/python:
+.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-tflite-runtime bench clean
+
+apt-packages:
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES); }
+
+$(BIN)/python: | apt-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+install: $(BIN)/python apt-packages
 	$(BIN)/pip install --quiet -e '.[legacy,litert,data,test]'
 
 demo: install
@@ -22,7 +33,20 @@ demo: install
 
 # Keras 3 first, then the same layers under tf_keras (TF_USE_LEGACY_KERAS=1).
 test: install
-	$(MAKE) test-keras3 test-legacy test-tflite-runtime
+	$(MAKE) test-kernels test-aarch64 test-keras3 test-legacy test-tflite-runtime
+
+# The C++ kernels and their TFLite glue with AddressSanitizer and UndefinedBehaviorSanitizer
+# (including the fuzz loop over options and shapes).
+test-kernels: apt-packages
+	cmake -S csrc -B build/kernels-sanitized -DKERAS_WHT_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build/kernels-sanitized -j2 >/dev/null
+	ctest --test-dir build/kernels-sanitized --output-on-failure
+
+# The same tests cross-built for aarch64 (NEON against the scalar path) and run under qemu.
+test-aarch64: apt-packages
+	cmake -S csrc -B build/kernels-aarch64 -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/csrc/cmake/aarch64-linux-gnu.cmake >/dev/null
+	cmake --build build/kernels-aarch64 -j2 >/dev/null
+	ctest --test-dir build/kernels-aarch64 --output-on-failure
 
 test-keras3:
 	KERAS_WHT_EXPECT_RUNTIMES=ai_edge_litert,tensorflow $(BIN)/python -m pytest -n 2 -q
@@ -32,7 +56,7 @@ test-legacy:
 		tests/layers tests/models/test_builders.py tests/legacy tests/test_keras_flavour.py
 
 # tflite-runtime 2.14 needs numpy < 2, so it gets an environment of its own.
-$(OLD_BIN)/python:
+$(OLD_BIN)/python: | apt-packages
 	$(PYTHON) -m venv $(OLD_VENV)
 	$(OLD_BIN)/pip install --quiet --upgrade pip
 	$(OLD_BIN)/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' -e '.[data,test]'
@@ -45,4 +69,4 @@ bench: install
 	$(BIN)/python benchmarks/tflite_layers.py
 
 clean:
-	rm -rf $(VENV) $(OLD_VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(OLD_VENV) build *.egg-info .pytest_cache .hypothesis keras_wht/tflite/_keras_wht_ops*.so

@@ -123,7 +123,8 @@ void Pack(const Wht2DShape& s, const float* scale, const float* threshold, Isa i
   packed->isa = isa;
   packed->out_norm = norm;
   if (s.per_channel) {
-    const int64_t padded = RoundUp(s.channels, width);
+    // Whole chunks: the last, partial chunk of channels reads a chunk's worth of parameters.
+    const int64_t padded = RoundUp(s.channels, ChannelChunk(s.channels, static_cast<int>(width)));
     packed->scale.assign(n * padded, 0.0f);
     packed->threshold.assign(n * padded, 0.0f);
     for (int64_t p = 0; p < n; ++p)

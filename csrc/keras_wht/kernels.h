@@ -70,7 +70,7 @@ void Pack(const Wht2DShape& shape, const float* scale, const float* threshold, I
 
 // The 2-D kernels take the channels in chunks of this many floats (whole vectors).
 inline int64_t ChannelChunk(int64_t channels, int vector_width) {
-  const int64_t whole = (channels + vector_width - 1) / vector_width * vector_width;
+  const int64_t whole = channels < 1 ? vector_width : (channels + vector_width - 1) / vector_width * vector_width;
   const int64_t most = vector_width > 64 ? vector_width : 64;
   return whole < most ? whole : most;
 }

@@ -283,7 +283,7 @@ struct Impl {
     const int64_t H = s.height, Wd = s.width, C = s.channels;
     const int bh = s.block_h, bw = s.block_w;
     const int64_t tiles_h = (H + bh - 1) / bh, tiles_w = (Wd + bw - 1) / bw;
-    const int64_t E = ChannelChunk(C, W), chunks = (C + E - 1) / E, padded_c = (C + W - 1) / W * W;
+    const int64_t E = ChannelChunk(C, W), chunks = (C + E - 1) / E, padded_c = chunks * E;
     const int L = Log2(int64_t{bh} * bw), bits_w = Log2(bw);
     const int64_t n_pos = int64_t{1} << L;
     float* staging = scratch + n_pos * E;

@@ -64,7 +64,7 @@ void Test1D(Isa isa) {
 void Test2D(Isa isa) {
   const int sizes[][2] = {{1, 1}, {3, 5}, {8, 8}, {9, 7}, {4, 16}};
   const int blocks[][2] = {{1, 1}, {2, 4}, {4, 4}, {8, 8}, {16, 16}, {1, 8}};
-  const int channels[] = {1, 3, 8, 17};
+  const int channels[] = {1, 3, 8, 17, 70};
   for (auto& hw : sizes)
     for (auto& bl : blocks)
       for (int c : channels)

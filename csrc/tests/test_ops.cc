@@ -1,0 +1,307 @@
+// The TFLite glue of KerasWht1D/KerasWht2D driven through a stand-in interpreter context:
+// valid models compute what the kernels compute; malformed options, wrong types, ranks
+// and parameter shapes fail with a message and kTfLiteError; a bounded fuzz loop throws
+// random option bytes and shapes at Init/Prepare/Eval. Built with ASan and UBSan by
+// `make test-kernels`, so a stray read or write fails the run.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "flatbuffers/flexbuffers.h"
+#include "keras_wht/custom_ops.h"
+#include "keras_wht/kernels.h"
+
+namespace {
+
+int failures = 0;
+std::string last_error;
+
+void Expect(bool ok, const std::string& what) {
+  if (!ok) {
+    ++failures;
+    printf("FAIL %s (last error: %s)\n", what.c_str(), last_error.c_str());
+  }
+}
+
+void ReportError(TfLiteContext*, const char* format, ...) {
+  char buffer[1024];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  last_error = buffer;
+}
+
+TfLiteIntArray* IntArray(const std::vector<int>& values) {
+  TfLiteIntArray* a = static_cast<TfLiteIntArray*>(malloc(sizeof(int) * (1 + values.size())));
+  a->size = static_cast<int>(values.size());
+  for (size_t i = 0; i < values.size(); ++i) a->data[i] = values[i];
+  return a;
+}
+
+TfLiteStatus ResizeTensor(TfLiteContext*, TfLiteTensor* tensor, TfLiteIntArray* dims) {
+  free(tensor->dims);
+  tensor->dims = dims;
+  return kTfLiteOk;
+}
+
+// A graph of one op: tensors 0 (x), 1 (scale), 2 (threshold), 3 (output).
+struct Graph {
+  TfLiteContext context{};
+  TfLiteTensor tensors[4]{};
+  TfLiteNode node{};
+  std::vector<std::vector<unsigned char>> storage = std::vector<std::vector<unsigned char>>(4);
+
+  Graph() {
+    context.tensors_size = 4;
+    context.tensors = tensors;
+    context.ResizeTensor = ResizeTensor;
+    context.ReportError = ReportError;
+    context.recommended_num_threads = 1;
+    node.inputs = IntArray({0, 1, 2});
+    node.outputs = IntArray({3});
+  }
+  ~Graph() {
+    for (auto& t : tensors) free(t.dims);
+    free(node.inputs);
+    free(node.outputs);
+  }
+  void Set(int i, TfLiteType type, const std::vector<int>& dims, bool constant = false) {
+    free(tensors[i].dims);
+    tensors[i].type = type;
+    tensors[i].dims = IntArray(dims);
+    size_t n = 1;
+    for (int d : dims) n *= d > 0 ? d : 0;
+    const size_t bytes = n * (type == kTfLiteInt8 ? 1 : 4);
+    storage[i].assign(bytes, 0);
+    tensors[i].data = storage[i].data();
+    tensors[i].bytes = bytes;
+    tensors[i].allocation_type = constant ? kTfLiteMmapRo : kTfLiteArenaRw;
+    tensors[i].params.scale = type == kTfLiteInt8 ? 0.05f : 0.0f;
+    tensors[i].params.zero_point = 0;
+  }
+  float* F(int i) { return reinterpret_cast<float*>(storage[i].data()); }
+  // Output storage follows the resized dims.
+  void AllocateOutput() {
+    size_t n = 1;
+    for (int k = 0; k < tensors[3].dims->size; ++k) n *= tensors[3].dims->data[k];
+    storage[3].assign(n * (tensors[3].type == kTfLiteInt8 ? 1 : 4), 0);
+    tensors[3].data = storage[3].data();
+  }
+};
+
+// Init + Prepare (+ Eval when prepared); the status of the first failing step.
+TfLiteStatus Run(const TfLiteRegistration* reg, Graph& g, const std::vector<uint8_t>& options, bool eval = true) {
+  void* data = reg->init(&g.context, reinterpret_cast<const char*>(options.data()), options.size());
+  g.node.user_data = data;
+  TfLiteStatus status = reg->prepare(&g.context, &g.node);
+  if (status == kTfLiteOk && eval) {
+    g.AllocateOutput();
+    status = reg->invoke(&g.context, &g.node);
+  }
+  reg->free(&g.context, data);
+  return status;
+}
+
+std::vector<uint8_t> Options1D(int64_t block, bool residual) {
+  flexbuffers::Builder fbb;
+  fbb.Map([&] {
+    fbb.Int("block", block);
+    fbb.Bool("residual", residual);
+  });
+  fbb.Finish();
+  return fbb.GetBuffer();
+}
+
+std::vector<uint8_t> Options2D(int64_t bh, int64_t bw, bool per_channel, bool residual) {
+  flexbuffers::Builder fbb;
+  fbb.Map([&] {
+    fbb.Int("block_h", bh);
+    fbb.Int("block_w", bw);
+    fbb.Bool("per_channel", per_channel);
+    fbb.Bool("residual", residual);
+  });
+  fbb.Finish();
+  return fbb.GetBuffer();
+}
+
+void TestValid() {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-2, 2);
+  {  // 1-D against the reference
+    Graph g;
+    g.Set(0, kTfLiteFloat32, {2, 3, 20});
+    g.Set(1, kTfLiteFloat32, {8}, true);
+    g.Set(2, kTfLiteFloat32, {8}, true);
+    g.Set(3, kTfLiteFloat32, {1});
+    for (int i = 0; i < 120; ++i) g.F(0)[i] = dist(rng);
+    for (int i = 0; i < 8; ++i) g.F(1)[i] = 1.0f + 0.1f * i, g.F(2)[i] = 0.02f * i;
+    Expect(Run(KerasWht_Register_WHT1D(), g, Options1D(8, true)) == kTfLiteOk, "1-D valid op runs");
+    Expect(g.tensors[3].dims->size == 3 && g.tensors[3].dims->data[2] == 20, "1-D output has the input's shape");
+    std::vector<float> want(120);
+    keras_wht::Reference(keras_wht::Wht1DShape{6, 20, 8, true}, g.F(1), g.F(2), g.F(0), want.data());
+    double worst = 0;
+    for (int i = 0; i < 120; ++i) worst = fmax(worst, fabs(want[i] - g.F(3)[i]));
+    Expect(worst < 1e-5, "1-D op matches the reference");
+  }
+  {  // 2-D, per channel, two threads, non-constant parameters
+    Graph g;
+    g.context.recommended_num_threads = 2;
+    g.Set(0, kTfLiteFloat32, {3, 16, 16, 70});
+    g.Set(1, kTfLiteFloat32, {4, 8, 70});
+    g.Set(2, kTfLiteFloat32, {4, 8, 70});
+    g.Set(3, kTfLiteFloat32, {1});
+    const int n = 3 * 16 * 16 * 70;
+    for (int i = 0; i < n; ++i) g.F(0)[i] = dist(rng);
+    for (int i = 0; i < 4 * 8 * 70; ++i) g.F(1)[i] = 1.0f, g.F(2)[i] = 0.01f * (i % 7);
+    Expect(Run(KerasWht_Register_WHT2D(), g, Options2D(4, 8, true, false)) == kTfLiteOk, "2-D valid op runs");
+    std::vector<float> want(n);
+    keras_wht::Reference(keras_wht::Wht2DShape{3, 16, 16, 70, 4, 8, true, false}, g.F(1), g.F(2), g.F(0), want.data());
+    double worst = 0;
+    for (int i = 0; i < n; ++i) worst = fmax(worst, fabs(want[i] - g.F(3)[i]));
+    Expect(worst < 1e-5, "2-D op matches the reference");
+  }
+  {  // int8 in and out
+    Graph g;
+    g.Set(0, kTfLiteInt8, {1, 4, 4, 8});
+    g.Set(1, kTfLiteFloat32, {4, 4}, true);
+    g.Set(2, kTfLiteFloat32, {4, 4}, true);
+    g.Set(3, kTfLiteInt8, {1});
+    for (int i = 0; i < 128; ++i) reinterpret_cast<int8_t*>(g.storage[0].data())[i] = static_cast<int8_t>(i - 64);
+    for (int i = 0; i < 16; ++i) g.F(1)[i] = 1.0f, g.F(2)[i] = 0.0f;
+    Expect(Run(KerasWht_Register_WHT2D(), g, Options2D(4, 4, false, false)) == kTfLiteOk, "2-D int8 op runs");
+    std::vector<float> x(128), want(128);
+    for (int i = 0; i < 128; ++i) x[i] = 0.05f * (i - 64);
+    keras_wht::Reference(keras_wht::Wht2DShape{1, 4, 4, 8, 4, 4, false, false}, g.F(1), g.F(2), x.data(), want.data());
+    int worst = 0;
+    for (int i = 0; i < 128; ++i) {
+      long q = lrintf(want[i] / 0.05f);
+      q = q < -128 ? -128 : q > 127 ? 127 : q;
+      worst = std::max(worst, abs(static_cast<int>(q) - reinterpret_cast<int8_t*>(g.storage[3].data())[i]));
+    }
+    Expect(worst <= 1, "int8 op within one step of the reference");
+  }
+}
+
+void ExpectError(const TfLiteRegistration* reg, Graph& g, const std::vector<uint8_t>& options, const char* needle) {
+  last_error.clear();
+  const TfLiteStatus status = Run(reg, g, options);
+  Expect(status == kTfLiteError && last_error.find(needle) != std::string::npos,
+         std::string("error mentioning '") + needle + "'");
+}
+
+void TestErrors() {
+  auto setup2d = [](Graph& g) {
+    g.Set(0, kTfLiteFloat32, {1, 8, 8, 4});
+    g.Set(1, kTfLiteFloat32, {8, 8}, true);
+    g.Set(2, kTfLiteFloat32, {8, 8}, true);
+    g.Set(3, kTfLiteFloat32, {1});
+  };
+  const TfLiteRegistration* r2 = KerasWht_Register_WHT2D();
+  const TfLiteRegistration* r1 = KerasWht_Register_WHT1D();
+  { Graph g; setup2d(g); ExpectError(r2, g, {}, "not a valid flexbuffer"); }
+  { Graph g; setup2d(g); ExpectError(r2, g, {1, 2, 3, 4, 5}, "not a valid flexbuffer"); }
+  { Graph g; setup2d(g); ExpectError(r2, g, Options1D(8, false), "lack \"block_h\""); }
+  { Graph g; setup2d(g); ExpectError(r2, g, Options2D(6, 8, false, false), "power of two"); }
+  { Graph g; setup2d(g); ExpectError(r2, g, Options2D(4, 8, false, false), "scale has shape (8, 8)"); }
+  { Graph g; setup2d(g); ExpectError(r2, g, Options2D(1 << 10, 1 << 10, false, false), "exceeds"); }
+  { Graph g; setup2d(g); g.Set(0, kTfLiteInt32, {1, 8, 8, 4}); ExpectError(r2, g, Options2D(8, 8, false, false), "float32 or int8"); }
+  { Graph g; setup2d(g); g.Set(3, kTfLiteInt8, {1}); ExpectError(r2, g, Options2D(8, 8, false, false), "differs"); }
+  { Graph g; setup2d(g); g.Set(0, kTfLiteFloat32, {8, 8, 4}); ExpectError(r2, g, Options2D(8, 8, false, false), "rank 4"); }
+  { Graph g; setup2d(g); g.Set(1, kTfLiteInt8, {8, 8}); ExpectError(r2, g, Options2D(8, 8, false, false), "scale must be float32"); }
+  { Graph g; setup2d(g); ExpectError(r2, g, Options2D(8, 8, true, false), "scale has shape"); }
+  { Graph g; setup2d(g); free(g.node.inputs); g.node.inputs = IntArray({0, 1}); ExpectError(r2, g, Options2D(8, 8, false, false), "3 inputs"); }
+  { Graph g; setup2d(g); free(g.node.inputs); g.node.inputs = IntArray({0, 1, 9}); ExpectError(r2, g, Options2D(8, 8, false, false), "threshold is missing"); }
+  { Graph g; setup2d(g); g.Set(0, kTfLiteInt8, {1, 8, 8, 4}); g.Set(3, kTfLiteInt8, {1}); g.tensors[0].params.scale = 0;
+    ExpectError(r2, g, Options2D(8, 8, false, false), "scale > 0"); }
+  { Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {4}); g.Set(3, kTfLiteFloat32, {1});
+    ExpectError(r1, g, Options1D(8, false), "threshold has shape (4)"); }
+  {  // options of the wrong type
+    flexbuffers::Builder fbb;
+    fbb.Map([&] { fbb.String("block", "eight"); fbb.Bool("residual", false); });
+    fbb.Finish();
+    Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {8}); g.Set(3, kTfLiteFloat32, {1});
+    ExpectError(r1, g, fbb.GetBuffer(), "must be an integer");
+  }
+  {  // not a map
+    flexbuffers::Builder fbb;
+    fbb.Int(8);
+    fbb.Finish();
+    Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {8}); g.Set(3, kTfLiteFloat32, {1});
+    ExpectError(r1, g, fbb.GetBuffer(), "must be a flexbuffer map");
+  }
+}
+
+// Random option bytes (mutated valid ones and noise) and random shapes: any outcome but
+// a crash, a sanitizer report or an error without a message.
+int Fuzz(int rounds) {
+  std::mt19937 rng(2024);
+  int ran = 0;
+  const TfLiteRegistration* regs[2] = {KerasWht_Register_WHT1D(), KerasWht_Register_WHT2D()};
+  for (int round = 0; round < rounds; ++round) {
+    const bool two_d = rng() % 2;
+    std::vector<uint8_t> options = two_d ? Options2D(1 << (rng() % 4), 1 << (rng() % 4), rng() % 2, rng() % 2)
+                                         : Options1D(1 << (rng() % 6), rng() % 2);
+    switch (rng() % 4) {
+      case 0: break;
+      case 1: options[rng() % options.size()] = static_cast<uint8_t>(rng()); break;
+      case 2: options.resize(rng() % (options.size() + 1)); break;
+      default: for (auto& b : options) b = static_cast<uint8_t>(rng()); break;
+    }
+    Graph g;
+    auto dims = [&](int rank) {
+      std::vector<int> d(rank);
+      for (auto& v : d) v = static_cast<int>(rng() % 6);
+      return d;
+    };
+    const int rank = static_cast<int>(rng() % 5) + (two_d ? 1 : 0);
+    const TfLiteType types[] = {kTfLiteFloat32, kTfLiteInt8, kTfLiteInt32};
+    const TfLiteType type = types[rng() % 3];
+    g.Set(0, type, dims(rank));
+    g.Set(1, rng() % 5 ? kTfLiteFloat32 : kTfLiteInt8, dims(static_cast<int>(rng() % 4)), rng() % 2);
+    g.Set(2, kTfLiteFloat32, dims(static_cast<int>(rng() % 4)), rng() % 2);
+    g.Set(3, rng() % 5 ? type : kTfLiteFloat32, {1});
+    if (rng() % 2 == 0) {  // parameters that match valid options, to get past Prepare more often
+      const int c = g.tensors[0].dims->size ? g.tensors[0].dims->data[g.tensors[0].dims->size - 1] : 1;
+      const flexbuffers::Map map = flexbuffers::VerifyBuffer(options.data(), options.size()) &&
+                                   flexbuffers::GetRoot(options).IsMap() ? flexbuffers::GetRoot(options).AsMap()
+                                                                         : flexbuffers::Map::EmptyMap();
+      const int b = static_cast<int>(map["block"].AsInt64()), bh = static_cast<int>(map["block_h"].AsInt64());
+      const int bw = static_cast<int>(map["block_w"].AsInt64());
+      const std::vector<int> shape = two_d ? (map["per_channel"].AsBool() ? std::vector<int>{bh, bw, c}
+                                                                          : std::vector<int>{bh, bw})
+                                           : std::vector<int>{b};
+      bool sane = true;
+      for (int d : shape) sane = sane && d > 0 && d <= 64;
+      if (sane) {
+        g.Set(1, kTfLiteFloat32, shape, rng() % 2);
+        g.Set(2, kTfLiteFloat32, shape, rng() % 2);
+      }
+    }
+    last_error.clear();
+    const TfLiteStatus status = Run(regs[two_d], g, options);
+    if (status != kTfLiteOk && last_error.empty()) {
+      ++failures;
+      printf("FAIL fuzz round %d: error without a message\n", round);
+    }
+    ran += status == kTfLiteOk;
+  }
+  return ran;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rounds = argc > 1 ? atoi(argv[1]) : 20000;
+  TestValid();
+  TestErrors();
+  const int ran = Fuzz(rounds);
+  Expect(ran > rounds / 100, "the fuzz loop gets through Eval at times");
+  printf("ops (%s): %d fuzz rounds (%d ran through Eval), %d failures\n", KerasWht_Isa(), rounds, ran, failures);
+  return failures == 0 ? 0 : 1;
+}
