@@ -38,6 +38,10 @@ KERAS_WHT_EXPORT const TfLiteRegistration* KerasWht_Register_WHT2D(void);
 // on `resolver`: for runtimes whose headers are not at hand (the Python package).
 KERAS_WHT_EXPORT void KerasWht_RegisterWith(void* resolver, void* add_custom);
 
+// The unnormalised Walsh-Hadamard transform of `rows` rows of n floats in place (n a
+// power of two): the transform alone, e.g. to measure it. Returns 0, or -1 for bad n.
+KERAS_WHT_EXPORT int KerasWht_Fwht(float* data, int64_t rows, int n);
+
 // The instruction set the kernels use on this CPU: "avx2", "neon" or "scalar".
 KERAS_WHT_EXPORT const char* KerasWht_Isa(void);
 }

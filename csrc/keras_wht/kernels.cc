@@ -13,7 +13,8 @@ namespace internal {
   void Run1D##Suffix(const Wht1DShape&, const PackedView&, const float*, float*, int64_t, int64_t, \
                      float*);                                                                        \
   void Run2D##Suffix(const Wht2DShape&, const PackedView&, const float*, float*, int64_t, int64_t, \
-                     float*);
+                     float*);                                                                        \
+  void Fwht##Suffix(float*, int64_t, int);
 KERAS_WHT_DECLARE(Scalar)
 #if defined(__x86_64__) || defined(_M_X64)
 KERAS_WHT_DECLARE(Avx2)
@@ -193,6 +194,18 @@ void Run(const Wht2DShape& s, const Packed& p, const float* in, float* out, int6
     case Isa::kNeon: return internal::Run2DNeon(s, v, in, out, begin, end, scratch);
 #endif
     default: return internal::Run2DScalar(s, v, in, out, begin, end, scratch);
+  }
+}
+
+void Fwht(float* data, int64_t rows, int n, Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::kAvx2: return internal::FwhtAvx2(data, rows, n);
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    case Isa::kNeon: return internal::FwhtNeon(data, rows, n);
+#endif
+    default: return internal::FwhtScalar(data, rows, n);
   }
 }
 

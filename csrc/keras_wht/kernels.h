@@ -90,6 +90,10 @@ void Run(const Wht1DShape& shape, const Packed& packed, const float* in, float* 
 void Run(const Wht2DShape& shape, const Packed& packed, const float* in, float* out, int64_t begin,
          int64_t end, float* scratch);
 
+// The unnormalised WHT (H_n x, natural order) of each of `rows` rows of n floats, in
+// place; n a power of two. The transform alone, as FFHT computes it.
+void Fwht(float* data, int64_t rows, int n, Isa isa);
+
 // Straightforward reference implementations (double precision, libm tanh), for tests.
 void Reference(const Wht1DShape& shape, const float* scale, const float* threshold, const float* in,
                float* out);

@@ -22,6 +22,7 @@ void Run2DAvx2(const Wht2DShape& s, const PackedView& p, const float* in, float*
                float* scratch) {
   Impl<VecAvx2>::Run2D(s, p, in, out, b, e, scratch);
 }
+void FwhtAvx2(float* data, int64_t rows, int n) { Impl<VecAvx2>::Fwht(data, rows, n); }
 }  // namespace internal
 }  // namespace keras_wht
 

@@ -13,6 +13,8 @@
 #ifndef KERAS_WHT_KERNELS_IMPL_H_
 #define KERAS_WHT_KERNELS_IMPL_H_
 
+#include <type_traits>
+
 #include "keras_wht/kernels.h"
 #include "keras_wht/simd.h"
 
@@ -39,12 +41,11 @@ struct Impl {
   static constexpr int W = V::kWidth;
 
   // Parameters of vector k of position p in a group: scale at
-  // scale + (p & mask) * stride + k * k_stride, threshold likewise.
+  // scale + p * stride + k * k_stride, threshold likewise.
   struct Params {
     const float* scale;
     const float* threshold;
     int64_t stride;
-    int64_t mask;
     int64_t k_stride;
     float norm;
   };
@@ -125,37 +126,45 @@ struct Impl {
   // same memory): the stages of strides S, 2S, ..., (R/2)S and q in-register stages.
   // kFused: then the threshold and the same stages again (the top pass). Adds `add`
   // (the residual, laid out like `to`) when its base is set.
+  // Addresses of the R positions j + i * S of a pass. Linear layouts: computed as
+  // needed (one stride); tiles of a tensor: looked up once per j for all K vectors.
+  template <int R>
+  struct LinearAt {
+    float* first;
+    int64_t step;
+    LinearAt(const Layout& l, int64_t j, int64_t S) : first(l.base ? l.base + j * l.col : nullptr), step(S * l.col) {}
+    inline float* operator[](int i) const { return first + i * step; }
+  };
+  template <int R>
+  struct TableAt {
+    float* at[R];
+    TableAt(const Layout& l, int64_t j, int64_t S) {
+      KERAS_WHT_UNROLL
+      for (int i = 0; i < R; ++i) at[i] = l.base ? l.At(j + i * S) : nullptr;
+    }
+    inline float* operator[](int i) const { return at[i]; }
+  };
+
   template <int R, bool kFused, bool kLinear>
   static void Pass(const Layout from, const Layout to, const Layout add, int64_t g, int K, int64_t S, int q,
                    const Params prm) {
+    using At = typename std::conditional<kLinear, LinearAt<R>, TableAt<R>>::type;
     const T norm = V::Set(prm.norm);
     for (int64_t base = 0; base < g; base += S * R)
       for (int64_t j = base; j < base + S; ++j) {
-        // Addresses of the R positions, shared by the K vectors of each.
-        const float* src[R];
-        float* dst[R];
-        const float* res[R];
-        const float* scale[R];
-        const float* threshold[R];
-        KERAS_WHT_UNROLL
-        for (int i = 0; i < R; ++i) {
-          const int64_t p = j + i * S;
-          src[i] = kLinear ? from.base + p * from.col : from.At(p);
-          dst[i] = kLinear ? to.base + p * to.col : to.At(p);
-          res[i] = !add.base ? nullptr : kLinear ? add.base + p * add.col : add.At(p);
-          scale[i] = prm.scale + (p & prm.mask) * prm.stride;
-          threshold[i] = prm.threshold + (p & prm.mask) * prm.stride;
-        }
+        const At src(from, j, S), dst(to, j, S), res(add, j, S);
+        const int64_t param = j * prm.stride, param_step = S * prm.stride;
         for (int k = 0; k < K; ++k) {
           T r[R];
           KERAS_WHT_UNROLL
           for (int i = 0; i < R; ++i) r[i] = InRegister(V::Load(src[i] + k * W), q);
           Radix<R>(r);
           if (kFused) {
-            const int64_t at = k * prm.k_stride;
+            const int64_t at = param + k * prm.k_stride;
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i)
-              r[i] = SmoothThreshold(r[i], V::Load(scale[i] + at), V::Load(threshold[i] + at), norm);
+              r[i] = SmoothThreshold(r[i], V::Load(prm.scale + at + i * param_step),
+                                     V::Load(prm.threshold + at + i * param_step), norm);
             Radix<R>(r);
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i) r[i] = InRegister(r[i], q);
@@ -210,6 +219,31 @@ struct Impl {
     }
   }
 
+  // The unnormalised WHT of rows of n floats, in place: passes of up to three stages.
+  static void Fwht(float* data, int64_t rows, int n) {
+    const int lanes = n < W ? n : W;
+    const int L = Log2(n / lanes), q = Log2(lanes);
+    const Layout none = {nullptr, 0, 0, 0};
+    const Params unused = {nullptr, nullptr, 0, 0, 1.0f};
+    const int64_t vectors = (int64_t{n} + W - 1) / W;  // n < W: the row is padded to a vector
+    for (int64_t row = 0; row < rows; ++row) {
+      float* v = data + row * n;
+      if (n < W) {  // several rows' worth of lanes would mix; go one row at a time through a copy
+        float buffer[W > 1 ? W : 1] = {};
+        for (int i = 0; i < n; ++i) buffer[i] = v[i];
+        const Layout b = {buffer, 0, W, 0};
+        Pass<1, false, true>(b, b, none, 1, 1, 1, q, unused);
+        for (int i = 0; i < n; ++i) v[i] = buffer[i];
+        continue;
+      }
+      const Layout layout = {v, 0, W, L};
+      if (L == 0) Pass<1, false, true>(layout, layout, none, vectors, 1, 1, q, unused);
+      for (int bit = 0; bit < L; bit += 3)
+        PassOf<false>(L - bit < 3 ? L - bit : 3, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit,
+                      bit == 0 ? q : 0, unused);
+    }
+  }
+
   // dst[0:n] = src[0:n] (+ add[0:n]) for n floats.
   static inline void CopyOut(float* dst, const float* src, const float* add, int64_t n) {
     int64_t c = 0;
@@ -234,7 +268,7 @@ struct Impl {
     const int64_t vectors = (padded + W - 1) / W;
     const bool direct = vectors * W == C;
     const int L = Log2(group), q = Log2(lanes);
-    const Params prm = {pk.scale, pk.threshold, W, group - 1, 0, pk.out_norm};
+    const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm};
     float* staging = scratch + group * W;
     for (int64_t row = begin; row < end; ++row) {
       float* x = const_cast<float*>(in) + row * C;
@@ -298,8 +332,8 @@ struct Impl {
       const int64_t c0 = chunk * E, h0 = th * bh, w0 = tw * bw;
       const int64_t width = C - c0 < E ? C - c0 : E;
       const int K = static_cast<int>(E / W);
-      const Params prm = s.per_channel ? Params{pk.scale + c0, pk.threshold + c0, padded_c, n_pos - 1, W, pk.out_norm}
-                                       : Params{pk.scale, pk.threshold, W, n_pos - 1, 0, pk.out_norm};
+      const Params prm = s.per_channel ? Params{pk.scale + c0, pk.threshold + c0, padded_c, W, pk.out_norm}
+                                       : Params{pk.scale, pk.threshold, W, 0, pk.out_norm};
       const int64_t corner = ((n * H + h0) * Wd + w0) * C + c0;
       if (item + 1 < end) Prefetch(s, in, out, item + 1, chunks, tiles_w, tiles_h, E);
       if (width == E && h0 + bh <= H && w0 + bw <= Wd) {

@@ -12,6 +12,7 @@ void Run2DNeon(const Wht2DShape& s, const PackedView& p, const float* in, float*
                float* scratch) {
   Impl<VecNeon>::Run2D(s, p, in, out, b, e, scratch);
 }
+void FwhtNeon(float* data, int64_t rows, int n) { Impl<VecNeon>::Fwht(data, rows, n); }
 }  // namespace internal
 }  // namespace keras_wht
 #endif

@@ -11,5 +11,6 @@ void Run2DScalar(const Wht2DShape& s, const PackedView& p, const float* in, floa
                  float* scratch) {
   Impl<VecScalar>::Run2D(s, p, in, out, b, e, scratch);
 }
+void FwhtScalar(float* data, int64_t rows, int n) { Impl<VecScalar>::Fwht(data, rows, n); }
 }  // namespace internal
 }  // namespace keras_wht

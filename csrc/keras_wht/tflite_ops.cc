@@ -338,6 +338,12 @@ void KerasWht_RegisterWith(void* resolver, void* add_custom) {
   add(resolver, KERAS_WHT_OP_2D, KerasWht_Register_WHT2D(), 1);
 }
 
+int KerasWht_Fwht(float* data, int64_t rows, int n) {
+  if (data == nullptr || rows < 0 || n < 1 || n > (1 << 24) || (n & (n - 1)) != 0) return -1;
+  keras_wht::Fwht(data, rows, n, keras_wht::BestIsa());
+  return 0;
+}
+
 const char* KerasWht_Isa(void) { return keras_wht::IsaName(keras_wht::BestIsa()); }
 
 }  // extern "C"

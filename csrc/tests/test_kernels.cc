@@ -105,6 +105,25 @@ void TestNan(Isa isa) {
     }
 }
 
+// The transform alone against H_n x by its definition.
+void TestFwht(Isa isa) {
+  for (int n : {1, 2, 4, 8, 16, 64, 512, 2048}) {
+    std::vector<float> x = Random(size_t(3) * n, -1, 1), y = x;
+    keras_wht::Fwht(y.data(), 3, n, isa);
+    double worst = 0;
+    for (int r = 0; r < 3; ++r)
+      for (int u = 0; u < n; ++u) {
+        double sum = 0;
+        for (int i = 0; i < n; ++i) sum += (__builtin_popcount(u & i) & 1 ? -1.0 : 1.0) * x[r * n + i];
+        worst = fmax(worst, fabs(sum - y[r * n + u]));
+      }
+    if (!(worst <= 1e-5 * n)) {
+      ++failures;
+      printf("FAIL fwht n=%d isa=%s max|diff|=%g\n", n, keras_wht::IsaName(isa), worst);
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -116,6 +135,7 @@ int main() {
     Test2D(isa);
     TestRange(isa);
     TestNan(isa);
+    TestFwht(isa);
     printf("%s: checked\n", keras_wht::IsaName(isa));
   }
   printf("%d instruction sets, %d failures\n", tested, failures);

@@ -1,8 +1,33 @@
-"""TFLite: convert Keras models with WHT layers, and run them on any TFLite runtime."""
+"""TFLite: convert Keras models with WHT layers, and run them on any TFLite runtime.
 
-from keras_wht.tflite.convert import ParityError, check_parity, convert
-from keras_wht.tflite.flatbuffer import operators
-from keras_wht.tflite.interpreter import Interpreter
-from keras_wht.tflite.runtime import available as runtimes
+Names load on first use: running a model (`Interpreter`, `custom_op_registerers`) does not
+import TensorFlow, so a device with only ai-edge-litert or tflite-runtime runs
+keras-wht models; converting (`convert`, `check_parity`) does.
+"""
 
-__all__ = ["Interpreter", "ParityError", "check_parity", "convert", "operators", "runtimes"]
+import importlib
+
+_NAMES = {
+    "ParityError": "convert",
+    "check_parity": "convert",
+    "convert": "convert",
+    "operators": "flatbuffer",
+    "Interpreter": "interpreter",
+    "runtimes": "runtime",
+    "custom_op_registerers": "custom_ops",
+    "CustomOpsUnavailable": "custom_ops",
+}
+_ATTRIBUTE = {"runtimes": "available"}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        module = importlib.import_module(f"keras_wht.tflite.{_NAMES[name]}")
+        return getattr(module, _ATTRIBUTE.get(name, name))
+    raise AttributeError(f"module 'keras_wht.tflite' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_NAMES))

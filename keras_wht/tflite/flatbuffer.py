@@ -197,31 +197,49 @@ def replace_custom_operators(content, placeholder, replacements):
         graph.tensors.append(tensor)
         return len(graph.tensors) - 1
 
-    def key_of(graph, op):
-        if op.inputs is None or len(op.inputs) != 2:
-            return None
-        tensor = graph.tensors[int(op.inputs[0])]
+    def constant_value(graph, index, producers):
+        """The scalar held by a constant tensor, or by a DEQUANTIZE of a float16 one
+        (quantize="float16" stores constants so); with the DEQUANTIZE op, if any."""
+        tensor = graph.tensors[index]
         data = model.buffers[tensor.buffer].data if tensor.buffer else None
-        if tensor.type != schema.TensorType.FLOAT32 or data is None or len(data) != 4:
-            return None
-        return int(np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f4")[0])
+        if data is not None and tensor.type == schema.TensorType.FLOAT32 and len(data) == 4:
+            return float(np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f4")[0]), None
+        producer = producers.get(index)
+        if producer is not None and model.operatorCodes[producer.opcodeIndex].builtinCode == \
+                schema.BuiltinOperator.DEQUANTIZE:
+            source = graph.tensors[int(producer.inputs[0])]
+            data = model.buffers[source.buffer].data if source.buffer else None
+            if data is not None and source.type == schema.TensorType.FLOAT16 and len(data) == 2:
+                return float(np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f2")[0]), producer
+        return None, None
 
     found = []
     for graph in model.subgraphs:
+        producers = {int(t): op for op in graph.operators for t in (op.outputs if op.outputs is not None else [])}
+        orphans = []
         for op in graph.operators:
             oc = model.operatorCodes[op.opcodeIndex]
             if oc.builtinCode != custom or oc.customCode != placeholder.encode():
                 continue
-            key = key_of(graph, op)
-            if key not in replacements:
+            if op.inputs is None or len(op.inputs) != 2:
                 continue
+            key, producer = constant_value(graph, int(op.inputs[0]), producers)
+            if key is None or int(key) not in replacements:
+                continue
+            key = int(key)
             code, options, constants = replacements[key]
             name = (graph.tensors[int(op.outputs[0])].name or code.encode()).decode()
             op.opcodeIndex = opcode(code)
             op.customOptions = list(options)
             op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
             op.inputs = [int(op.inputs[1])] + [constant(graph, a, f"{name}/{label}") for label, a in constants]
+            orphans += [producer] if producer is not None else []
             found.append(key)
+        # A DEQUANTIZE that fed only a marker's key has nothing left to do.
+        used = {int(t) for op in graph.operators for t in (op.inputs if op.inputs is not None else [])}
+        used |= {int(t) for t in graph.outputs}
+        graph.operators = [op for op in graph.operators
+                           if not any(op is o for o in orphans) or int(op.outputs[0]) in used]
     _drop_unused_opcodes(model)
     builder = flatbuffers.Builder(len(content) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)

@@ -1,0 +1,214 @@
+"""convert(custom_ops=True) and the native kernels, against the Keras layers, on every
+runtime that loads TF 2.21's models; the kernels' errors through the interpreters."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from flatbuffers import flexbuffers
+
+from keras_wht import models, tflite
+from keras_wht._keras import keras
+from keras_wht.layers import WHT1D, WHT2D
+from keras_wht.tflite import custom_ops, flatbuffer
+from tests.layers.helpers import randomize
+from tests.tflite.test_convert import CASES, RUNTIMES, _model
+
+# `make test` builds the kernels and says so; elsewhere they may be missing.
+pytestmark = pytest.mark.skipif(
+    not custom_ops.available() and os.environ.get("KERAS_WHT_REQUIRE_KERNELS") != "1",
+    reason="keras-wht's kernel library is not built",
+)
+
+
+def test_the_kernels_are_built_where_make_test_builds_them():
+    assert custom_ops.available()
+    assert custom_ops.isa() in ("avx2", "neon", "scalar")
+
+
+@pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
+def test_layer_parity_with_custom_ops(name, make, shape, rng):
+    layer = make()
+    model = _model(layer, shape, rng)
+    content = tflite.convert(model, custom_ops=True)
+    ours = [op for op in tflite.operators(content) if op.startswith("KerasWht")]
+    assert ours == ["KerasWht1D" if isinstance(layer, WHT1D) else "KerasWht2D"]
+    assert "Igamma" not in tflite.operators(content), "no marker is left"
+    x = rng.standard_normal((4, *shape)).astype(np.float32)
+    want = np.asarray(model(x))
+    for runtime in RUNTIMES:
+        it = tflite.Interpreter(model_content=content, runtime=runtime)
+        assert it.custom_ops == ours
+        got = it.predict(x, batch_size=3, progress=False)
+        np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"{name} on {runtime}")
+
+
+def test_only_the_core_is_custom(rng):
+    # Channel changes and strides stay builtin; the transform, threshold, inverse,
+    # padding, cropping and residual are the op.
+    model = _model(WHT2D(filters=4, strides=2, block_size=4), (10, 10, 8), rng)
+    ops = tflite.operators(tflite.convert(model, custom_ops=True))
+    assert ops.count("KerasWht2D") == 1
+    assert "AVERAGE_POOL_2D" in ops and "BATCH_MATMUL" not in ops and "TANH" not in ops
+
+
+def test_the_options_and_parameters_in_the_model(rng):
+    layer = WHT2D(per_channel=True, block_size=(2, 4), order="sequency", residual=True)
+    model = _model(layer, (4, 8, 3), rng)
+    content = tflite.convert(model, custom_ops=True)
+    schema = flatbuffer._schema()
+    fb = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = fb.subgraphs[0]
+    (op,) = [o for o in graph.operators if fb.operatorCodes[o.opcodeIndex].customCode == b"KerasWht2D"]
+    assert flexbuffers.Loads(bytes(op.customOptions)) == {
+        "block_h": 2, "block_w": 4, "per_channel": True, "residual": True}
+    scale = graph.tensors[op.inputs[1]]
+    assert list(scale.shape) == [2, 4, 3]
+    stored = np.frombuffer(bytes(fb.buffers[scale.buffer].data), "<f4").reshape(2, 4, 3)
+    # Natural order: the sequency order's parameters permuted (rows of H_2 keep theirs).
+    natural = np.empty_like(stored)
+    perm = [0, 2, 3, 1]  # sequency row k of H_4 is natural row perm[k]
+    natural[:, perm] = layer.scale.numpy()
+    np.testing.assert_array_equal(stored, natural)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, preset", [("mobilenet_v2", "paper-540k"), ("mobilenet_v3_large", "last-third"),
+                                          ("resnet20", "last-third")])
+def test_networks_with_custom_ops(name, preset):
+    model = models.get(name)((32, 32, 3), classes=10, wht=preset)
+    content = tflite.convert(model, custom_ops=True, verify=True)
+    wht_layers = [layer for layer in model.layers if isinstance(layer, (WHT1D, WHT2D))]
+    assert sum(op.startswith("KerasWht") for op in tflite.operators(content)) == len(wht_layers)
+
+
+def test_dynamic_and_float16_weights_keep_the_custom_ops(rng):
+    model = keras.Sequential([keras.Input((8, 8, 8)), keras.layers.Conv2D(8, 1), WHT2D()])
+    randomize(model.layers[-1], rng)
+    for quantize in ("dynamic", "float16"):
+        content = tflite.convert(model, custom_ops=True, quantize=quantize, verify=True)
+        assert "KerasWht2D" in tflite.operators(content)
+
+
+def test_a_layer_the_kernels_do_not_cover_stays_builtin_with_a_warning(rng):
+    model = keras.Sequential([keras.Input((4, 4, 8)), WHT1D(name="ours"),
+                              WHT1D(name="half", dtype="mixed_float16")])
+    with pytest.warns(UserWarning, match="layer 'half' stays in builtin TFLite ops: the kernels compute in "
+                                         "float32, the layer in float16"):
+        content = tflite.convert(model, custom_ops=True)
+    assert tflite.operators(content).count("KerasWht1D") == 1
+
+
+def test_threads_and_batch_sizes(rng):
+    model = _model(WHT1D(block_size=64), (16, 16, 256), rng)
+    content = tflite.convert(model, custom_ops=True)
+    x = rng.standard_normal((5, 16, 16, 256)).astype(np.float32)
+    want = np.asarray(model(x))
+    for threads in (1, 2):
+        got = tflite.Interpreter(model_content=content, num_threads=threads).predict(x, batch_size=2, progress=False)
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_every_instruction_set_gives_the_same_model_output(tmp_path, rng):
+    model = _model(WHT2D(per_channel=True), (8, 8, 20), rng)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tflite.convert(model, custom_ops=True))
+    x = rng.standard_normal((2, 8, 8, 20)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = (f"import numpy as np; from keras_wht import tflite; from keras_wht.tflite import custom_ops; "
+              f"it = tflite.Interpreter(model_path={str(path)!r}); "
+              f"np.save({str(tmp_path / 'y.npy')!r}, it.predict(np.load({str(tmp_path / 'x.npy')!r}), progress=False)); "
+              f"print(custom_ops.isa())")
+    env = dict(os.environ, KERAS_WHT_ISA="scalar")
+    isa = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert isa.stdout.split()[-1] == "scalar"
+    scalar = np.load(tmp_path / "y.npy")
+    native = tflite.Interpreter(model_path=path).predict(x, progress=False)
+    np.testing.assert_allclose(scalar, np.asarray(model(x)), atol=1e-4)
+    np.testing.assert_allclose(native, scalar, atol=1e-5)
+
+
+def test_users_own_interpreter_with_the_registerers(rng):
+    model = _model(WHT1D(), (4, 4, 16), rng)
+    content = tflite.convert(model, custom_ops=True)
+    x = rng.standard_normal((1, 4, 4, 16)).astype(np.float32)
+    classes = {"tensorflow": "tensorflow.lite.python.interpreter", "ai_edge_litert": "ai_edge_litert.interpreter"}
+    for runtime in RUNTIMES:
+        module = __import__(classes[runtime], fromlist=["InterpreterWithCustomOps"])
+        it = module.InterpreterWithCustomOps(model_content=content,
+                                             custom_op_registerers=custom_ops.custom_op_registerers())
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]), np.asarray(model(x)),
+                                   atol=1e-4, err_msg=runtime)
+
+
+def _edited(content, edit):
+    """The model with its KerasWht operator changed by edit(model, graph, op)."""
+    import flatbuffers
+
+    schema = flatbuffer._schema()
+    fb = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = fb.subgraphs[0]
+    op = next(o for o in graph.operators if fb.operatorCodes[o.opcodeIndex].customCode.startswith(b"KerasWht"))
+    edit(fb, graph, op)
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(fb.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.fixture(scope="module")
+def wht2d_content():
+    model = keras.Sequential([keras.Input((8, 8, 4)), WHT2D()])
+    return tflite.convert(model, custom_ops=True)
+
+
+def _set_options(options):
+    def edit(fb, graph, op):
+        op.customOptions = list(options)
+    return edit
+
+
+def _set_scale_shape(shape):
+    def edit(fb, graph, op):
+        graph.tensors[op.inputs[1]].shape = shape
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_set_options(b""), "KerasWht2D: custom options are missing or not a valid flexbuffer"),
+    (_set_options(b"\x01\x02\x03\x04garbage"), "KerasWht2D: custom options are missing or not a valid flexbuffer"),
+    (_set_options(flexbuffers.Dumps({"block_h": 8, "block_w": 6, "per_channel": False,
+                                                               "residual": False})),
+     'custom option "block_w" must be a power of two'),
+    (_set_options(flexbuffers.Dumps({"block_h": 8})), 'custom options lack "block_w"'),
+    (_set_scale_shape([4, 16]), "scale has shape (4, 16), the options and the input need (8, 8)"),
+], ids=["empty", "garbage", "not-a-power-of-two", "missing-key", "parameter-shape"])
+def test_malformed_models_fail_with_the_kernels_message(wht2d_content, edit, message):
+    content = _edited(wht2d_content, edit)
+    for runtime in RUNTIMES:
+        with pytest.raises(ValueError) as info:
+            tflite.Interpreter(model_content=content, runtime=runtime)
+        assert message in str(info.value), runtime
+
+
+def test_missing_kernels_are_reported_at_the_custom_op_path(monkeypatch, wht2d_content):
+    custom_ops.library.cache_clear()
+    monkeypatch.setattr(custom_ops, "_LIBRARY", "keras_wht.tflite._not_built")
+    try:
+        with pytest.raises(custom_ops.CustomOpsUnavailable, match="custom-op kernels are not built. Reinstall"):
+            tflite.Interpreter(model_content=wht2d_content)
+        with pytest.raises(custom_ops.CustomOpsUnavailable, match="apt-get install g\\+\\+ libflatbuffers-dev"):
+            tflite.convert(keras.Sequential([keras.Input((4, 4, 8)), WHT1D()]), custom_ops=True)
+        plain = tflite.convert(keras.Sequential([keras.Input((4, 4, 8)), WHT1D()]))
+        assert tflite.Interpreter(model_content=plain).custom_ops == []  # builtin models need no kernels
+    finally:
+        custom_ops.library.cache_clear()
+
+
+def test_register_rejects_what_is_not_a_resolver():
+    with pytest.raises(ValueError, match="`resolver_address` must be the address of an op resolver, got 0"):
+        custom_ops.register(0)
