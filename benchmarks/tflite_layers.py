@@ -1,16 +1,26 @@
-"""WHT layers against the convolutions they replace, converted to TFLite (builtin ops).
+"""WHT layers against the convolutions they replace, converted to TFLite: builtin ops and
+keras-wht's custom ops, speed, peak memory, and the transform's own throughput.
 
     python benchmarks/tflite_layers.py [--threads 1] [--repeats 50] [--runtime NAME]
 
 The paper's shapes: WHT2D against a 3x3 convolution (1024 -> 1024, same padding) on
-1x8x8x1024, WHT1D against a 1x1 convolution on 1x32x32x1024. Each pair runs interleaved
-in one process through the same runtime, so the ratio is measured side by side; the
-median invoke time is reported. Targets (issue 4): at least 40x and 2x.
+1x8x8x1024, WHT1D against a 1x1 convolution on 1x32x32x1024. The three models of a pair
+run interleaved in one process through the same runtime, so the ratios are measured side
+by side; each figure is the median time of `invoke()` (inputs set beforehand), so every
+model starts from the caches the others left, as in a network. Peak memory is the
+resident-set peak of a fresh process that loads the runtime and the model and runs it
+once, as the paper measured RAM. The transform's throughput counts n log2 n additions
+and subtractions per length-n transform (FFHT's measure: about 30 billion per second on
+one x86 core). Targets: issue 5.
 """
 
 import argparse
+import ctypes
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -20,24 +30,62 @@ import numpy as np  # noqa: E402
 from keras_wht import tflite  # noqa: E402
 from keras_wht._keras import keras  # noqa: E402
 from keras_wht.layers import WHT1D, WHT2D  # noqa: E402
+from keras_wht.tflite import custom_ops  # noqa: E402
 
+# name, input shape, the convolution, the WHT layer, speed-up targets (builtin, custom op)
 PAIRS = [
-    ("WHT2D vs 3x3 conv", (1, 8, 8, 1024), lambda: keras.layers.Conv2D(1024, 3, padding="same"), WHT2D, 40.0),
-    ("WHT1D vs 1x1 conv", (1, 32, 32, 1024), lambda: keras.layers.Conv2D(1024, 1), WHT1D, 2.0),
+    ("WHT2D vs 3x3 conv", (1, 8, 8, 1024), lambda: keras.layers.Conv2D(1024, 3, padding="same"), WHT2D, (40, 300)),
+    ("WHT1D vs 1x1 conv", (1, 32, 32, 1024), lambda: keras.layers.Conv2D(1024, 1), WHT1D, (2, 20)),
 ]
+FFHT_ADDS_PER_SECOND = 30e9
+
+# VmHWM: the process's resident-set peak (ru_maxrss would carry over the parent's peak
+# across fork and exec).
+PEAK_SCRIPT = """
+import sys
+import numpy as np
+from keras_wht.tflite import Interpreter
+it = Interpreter(model_path=sys.argv[1], num_threads=int(sys.argv[2]), runtime=sys.argv[3] or None)
+detail = it.get_input_details()[0]
+it.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+it.invoke()
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
 
 
-def interpreter(layer, shape, threads, runtime):
+def model_bytes(layer, shape, custom_ops):
     model = keras.Sequential([keras.Input(shape[1:], batch_size=shape[0]), layer])
-    it = tflite.Interpreter(model_content=tflite.convert(model), num_threads=threads, runtime=runtime)
-    index = it.get_input_details()[0]["index"]
+    return tflite.convert(model, custom_ops=custom_ops)
+
+
+def invoker(content, shape, threads, runtime):
+    it = tflite.Interpreter(model_content=content, num_threads=threads, runtime=runtime)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    return it.invoke
 
-    def run():
-        it.set_tensor(index, x)
-        it.invoke()
 
-    return run
+def peak_mb(content, threads, runtime, folder):
+    """Peak resident memory (MB) of a fresh process that loads and runs the model."""
+    path = os.path.join(folder, "model.tflite")
+    with open(path, "wb") as f:
+        f.write(content)
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, path, str(threads), runtime or ""],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def fwht_throughput(n, repeats=30):
+    """Billions of add/sub per second of the kernels' transform alone, rows of n in L2."""
+    lib = custom_ops.library()
+    lib.KerasWht_Fwht.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+    x = np.random.default_rng(0).standard_normal(1 << 18).astype(np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        lib.KerasWht_Fwht(x.ctypes.data, x.size // n, n)
+        best = min(best, time.perf_counter() - start)
+    return x.size * np.log2(n) / best / 1e9
 
 
 def main():
@@ -46,23 +94,40 @@ def main():
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--runtime", default=None, help="ai_edge_litert, tflite_runtime or tensorflow")
     args = parser.parse_args()
-    print(f"| pair | shape | conv ms | WHT ms | speed-up | target | runtime, threads |")
-    print("|---|---|---:|---:|---:|---:|---|")
-    for name, shape, conv, wht, target in PAIRS:
-        runs = [interpreter(conv(), shape, args.threads, args.runtime), interpreter(wht(), shape, args.threads, args.runtime)]
-        for run in runs:
-            for _ in range(5):
-                run()
-        samples = [[], []]
-        for _ in range(args.repeats):
-            for run, times in zip(runs, samples):
-                start = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - start)
-        conv_ms, wht_ms = (statistics.median(t) * 1e3 for t in samples)
-        runtime = args.runtime or tflite.runtimes()[0]
-        print(f"| {name} | {'x'.join(map(str, shape))} | {conv_ms:.3f} | {wht_ms:.3f} | {conv_ms / wht_ms:.1f}x | "
-              f"{target:.0f}x | {runtime}, {args.threads} |", flush=True)
+    runtime = args.runtime or tflite.runtimes()[0]
+    print(f"runtime {runtime}, {args.threads} thread(s), kernels: {custom_ops.isa()}\n")
+    print("| pair | shape | conv ms | WHT builtin ms | WHT custom op ms | builtin speed-up | custom-op speed-up "
+          "| targets |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    memory = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, shape, conv, wht, targets in PAIRS:
+            contents = [model_bytes(conv(), shape, False), model_bytes(wht(), shape, False),
+                        model_bytes(wht(), shape, True)]
+            runs = [invoker(c, shape, args.threads, runtime) for c in contents]
+            for run in runs:
+                for _ in range(5):
+                    run()
+            samples = [[], [], []]
+            for _ in range(args.repeats):
+                for run, times in zip(runs, samples):
+                    start = time.perf_counter()
+                    run()
+                    times.append(time.perf_counter() - start)
+            conv_ms, builtin_ms, custom_ms = (statistics.median(t) * 1e3 for t in samples)
+            print(f"| {name} | {'x'.join(map(str, shape))} | {conv_ms:.3f} | {builtin_ms:.3f} | {custom_ms:.3f} | "
+                  f"{conv_ms / builtin_ms:.1f}x | {conv_ms / custom_ms:.1f}x | {targets[0]}x, {targets[1]}x |",
+                  flush=True)
+            memory.append((name, *(peak_mb(c, args.threads, runtime, folder) for c in (contents[0], contents[2]))))
+    print("\n| pair | conv model peak MB | custom-op model peak MB | less memory | target |")
+    print("|---|---:|---:|---:|---:|")
+    for name, conv_mb, custom_mb in memory:
+        print(f"| {name} | {conv_mb:.1f} | {custom_mb:.1f} | {100 * (1 - custom_mb / conv_mb):.1f}% | 50% |")
+    print("\n| transform length | billion add/sub per second | share of FFHT's ~30 | target |")
+    print("|---:|---:|---:|---:|")
+    for n in (64, 1024, 4096):
+        rate = fwht_throughput(n)
+        print(f"| {n} | {rate:.1f} | {100 * rate * 1e9 / FFHT_ADDS_PER_SECOND:.0f}% | 50% |")
 
 
 if __name__ == "__main__":

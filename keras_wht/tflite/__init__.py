@@ -8,9 +8,9 @@ keras-wht models; converting (`convert`, `check_parity`) does.
 import importlib
 
 _NAMES = {
-    "ParityError": "convert",
-    "check_parity": "convert",
-    "convert": "convert",
+    "ParityError": "converter",
+    "check_parity": "converter",
+    "convert": "converter",
     "operators": "flatbuffer",
     "Interpreter": "interpreter",
     "runtimes": "runtime",
@@ -25,7 +25,8 @@ __all__ = sorted(_NAMES)
 def __getattr__(name):
     if name in _NAMES:
         module = importlib.import_module(f"keras_wht.tflite.{_NAMES[name]}")
-        return getattr(module, _ATTRIBUTE.get(name, name))
+        value = globals()[name] = getattr(module, _ATTRIBUTE.get(name, name))
+        return value
     raise AttributeError(f"module 'keras_wht.tflite' has no attribute {name!r}")
 
 

@@ -14,6 +14,9 @@ import ctypes.util
 import functools
 import importlib.util
 import os
+import re
+
+import numpy as np
 
 OP_1D = "KerasWht1D"
 OP_2D = "KerasWht2D"
@@ -147,17 +150,36 @@ def _add_custom_in(path, base):
     return address
 
 
+# ELF symbol table entries (Elf64_Sym, Elf32_Sym), little-endian.
+_SYMBOL = {
+    64: np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"), ("size", "<u8")]),
+    32: np.dtype([("name", "<u4"), ("value", "<u4"), ("size", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2")]),
+}
+_STT_FUNC = 2
+
+
 def _symbol_offset(path, name):
-    """A function symbol's address relative to the load base, from the ELF symbol tables."""
+    """A function symbol's address relative to the load base, from the ELF symbol tables
+    (pyelftools finds the sections; NumPy scans the tens of thousands of entries)."""
     from elftools.elf.elffile import ELFFile
 
     with open(path, "rb") as f:
         elf = ELFFile(f)
+        if not elf.little_endian:
+            return None
         first_load = min((seg["p_vaddr"] for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"), default=0)
         for table in (".symtab", ".dynsym"):
             section = elf.get_section_by_name(table)
-            symbols = section.get_symbol_by_name(name) if section is not None else None
-            for symbol in symbols or ():
-                if symbol["st_info"]["type"] == "STT_FUNC" and symbol["st_value"]:
-                    return symbol["st_value"] - (first_load & ~0xFFF)
+            if section is None:
+                continue
+            strings = elf.get_section(section["sh_link"]).data()
+            # Where the name's bytes start (string tables may share a name's tail with a longer one).
+            offsets = [m.start() for m in re.finditer(re.escape(name.encode()) + b"\0", strings)]
+            if not offsets:
+                continue
+            symbols = np.frombuffer(section.data(), dtype=_SYMBOL[elf.elfclass])
+            hits = symbols[np.isin(symbols["name"], offsets) & ((symbols["info"] & 0xF) == _STT_FUNC)
+                           & (symbols["value"] != 0)]
+            if len(hits):
+                return int(hits[0]["value"]) - (first_load & ~0xFFF)
     return None
