@@ -114,7 +114,7 @@ void Pack(const Wht1DShape& s, const float* scale, const float* threshold, Isa i
   packed->threshold.resize(len);
   for (int64_t k = 0; k < len; ++k) {
     packed->scale[k] = scale[k % s.block] * norm;
-    packed->threshold[k] = threshold[k % s.block];
+    packed->threshold[k] = -threshold[k % s.block] * norm;
   }
 }
 
@@ -131,7 +131,7 @@ void Pack(const Wht2DShape& s, const float* scale, const float* threshold, Isa i
     for (int64_t p = 0; p < n; ++p)
       for (int64_t c = 0; c < s.channels; ++c) {
         packed->scale[p * padded + c] = scale[p * s.channels + c] * norm;
-        packed->threshold[p * padded + c] = threshold[p * s.channels + c];
+        packed->threshold[p * padded + c] = -threshold[p * s.channels + c] * norm;
       }
   } else {
     packed->scale.resize(n * width);
@@ -139,7 +139,7 @@ void Pack(const Wht2DShape& s, const float* scale, const float* threshold, Isa i
     for (int64_t p = 0; p < n; ++p)
       for (int64_t l = 0; l < width; ++l) {
         packed->scale[p * width + l] = scale[p] * norm;
-        packed->threshold[p * width + l] = threshold[p];
+        packed->threshold[p * width + l] = -threshold[p] * norm;
       }
   }
 }

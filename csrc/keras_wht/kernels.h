@@ -49,7 +49,8 @@ struct Wht2DShape {
   bool residual;
 };
 
-// Parameters folded with the transform's normalisation and laid out for one vector width.
+// Parameters folded with the transform's normalisation (scale * norm, -threshold * norm)
+// and laid out for one vector width.
 struct Packed {
   Isa isa = Isa::kScalar;
   std::vector<float> scale, threshold;

@@ -1,15 +1,14 @@
 // The kernels, written once over a vector type V (simd.h); included by kernels_<isa>.cc.
 //
-// Both layers reduce to one step, Group(): a WHT over g = 2**L consecutive vectors in a
-// scratch buffer (the "vertical" butterflies, between whole vectors) and, for the 1-D
-// layer when blocks are narrower than... or as wide as a vector, q "in-register" stages
-// between the lanes of each vector. The 2-D WHT of a tile is one such transform, because
-// H_bh (x) H_bw = H_(bh*bw) in natural order: the tile's positions are the g vectors, the
-// channels the lanes. The butterfly stages commute, so Group() runs the lower strides
-// in passes of up to three stages held in registers, then the top three stages, the
-// threshold and the top three inverse stages in one pass, then the lower inverse passes.
-// This file must not include standard-library templates (they could be instantiated
-// with the unit's instruction set and shared with other units).
+// Both layers reduce to one step, Group(): a WHT over g = 2**L positions of K vectors
+// each (the butterflies between whole vectors), plus, for a 1-D block wider than one
+// lane, q "in-register" stages between the lanes of each vector; the threshold; and the
+// same transform again. The 2-D WHT of a tile is such a transform, because
+// H_bh (x) H_bw = H_(bh*bw) in natural order: the tile's positions are the positions,
+// the channels the lanes. The butterfly stages commute, so they run in passes of up to
+// three stages held in registers, the first reading the input and the last writing the
+// output. This file must not define functions of standard-library templates (they could
+// be compiled with the unit's instruction set and shared with other units).
 #ifndef KERAS_WHT_KERNELS_IMPL_H_
 #define KERAS_WHT_KERNELS_IMPL_H_
 
@@ -84,28 +83,27 @@ struct Impl {
     return x;
   }
 
-  // S(z) * norm with z = u * scale: tanh(z) * max(|z| - threshold, 0) * norm.
-  // tanh(|z|) = (1 - e) / (1 + e), e = exp(-2|z|) = 2**t, t = n + f, n integral and
-  // |f| <= 1/2, 2**f from its degree-6 Taylor polynomial (relative error < 2e-7).
-  static inline T SmoothThreshold(T u, T scale, T threshold, T norm) {
+  // S(z) * norm, z = u * scale, S(z) = tanh(z) * max(|z| - T, 0); `neg_threshold` holds
+  // -T * norm (Pack). tanh(|z|) = x P(x^2) / Q(x^2) with x = min(|z|, 9), a rational
+  // approximation fitted for keras-wht (|error| < 1e-7 in exact arithmetic, 3e-7 in
+  // float32 over [0, 9]; tanh(9) is 1 to float precision). Evaluated by Estrin's scheme,
+  // for a short dependency chain.
+  static inline T SmoothThreshold(T u, T scale, T neg_threshold, T norm) {
     const T z = V::Mul(u, scale);
     const T a = V::Abs(z);
-    const T t = V::MaxOr(V::Mul(a, V::Set(-2.8853900817779268f)), V::Set(-126.0f));  // -2 log2(e)
-    const T n = V::Round(t);
-    const T f = V::Sub(t, n);
-    // Estrin's scheme: a shorter dependency chain than Horner's, for more overlap.
-    const T f2 = V::Mul(f, f);
-    const T f4 = V::Mul(f2, f2);
-    const T p01 = V::MulAdd(f, V::Set(6.9314718055994531e-1f), V::Set(1.0f));                    // 1 + ln2 f
-    const T p23 = V::MulAdd(f, V::Set(5.5504108664821580e-2f), V::Set(2.4022650695910071e-1f));  // ln2^2/2!, ^3/3!
-    const T p45 = V::MulAdd(f, V::Set(1.3333558146428443e-3f), V::Set(9.6181291076284772e-3f));  // ln2^4/4!, ^5/5!
-    const T p46 = V::MulAdd(f2, V::Set(1.5403530393381606e-4f), p45);                             // + ln2^6/6! f^2
-    const T p = V::MulAdd(f4, p46, V::MulAdd(f2, p23, p01));
-    const T e = V::Mul(p, V::Pow2(n));
-    const T one = V::Set(1.0f);
-    const T tanh_a = V::Div(V::Sub(one, e), V::Add(one, e));
-    const T shrunk = V::MaxOr(V::Sub(a, threshold), V::Set(0.0f));
-    return V::CopySign(V::Mul(V::Mul(tanh_a, shrunk), norm), z);
+    const T x = V::MinOr(a, V::Set(9.0f));
+    const T y = V::Mul(x, x);
+    const T y2 = V::Mul(y, y);
+    const T y4 = V::Mul(y2, y2);
+    const T p01 = V::MulAdd(y, V::Set(0.13373192435414563f), V::Set(0.99999990631908464f));
+    const T p23 = V::MulAdd(y, V::Set(2.0471740571740421e-05f), V::Set(0.0034865758831484827f));
+    const T q01 = V::MulAdd(y, V::Set(0.46706489287327907f), V::Set(1.0f));
+    const T q23 = V::MulAdd(y, V::Set(0.0003271375952570255f), V::Set(0.025841955716366268f));
+    const T p = V::MulAdd(y4, V::Set(1.3184114772135658e-08f), V::MulAdd(y2, p23, p01));
+    const T q = V::MulAdd(y4, V::Set(7.7026156082571351e-07f), V::MulAdd(y2, q23, q01));
+    const T tanh_a = V::Div(V::Mul(x, p), q);
+    const T shrunk = V::MaxOr(V::MulAdd(a, norm, neg_threshold), V::Set(0.0f));
+    return V::CopySign(V::Mul(tanh_a, shrunk), z);
   }
 
   // Where position p of a group lives: base + (p >> bits) * row + (p % 2**bits) * col.
@@ -122,10 +120,6 @@ struct Impl {
     inline bool Linear(int L) const { return base == nullptr || bits >= L; }
   };
 
-  // One pass over g positions of K vectors each, from `from` into `to` (possibly the
-  // same memory): the stages of strides S, 2S, ..., (R/2)S and q in-register stages.
-  // kFused: then the threshold and the same stages again (the top pass). Adds `add`
-  // (the residual, laid out like `to`) when its base is set.
   // Addresses of the R positions j + i * S of a pass. Linear layouts: computed as
   // needed (one stride); tiles of a tensor: looked up once per j for all K vectors.
   template <int R>
@@ -145,30 +139,20 @@ struct Impl {
     inline float* operator[](int i) const { return at[i]; }
   };
 
-  template <int R, bool kFused, bool kLinear>
-  static void Pass(const Layout from, const Layout to, const Layout add, int64_t g, int K, int64_t S, int q,
-                   const Params prm) {
+  // One pass over g positions of K vectors each, from `from` into `to` (possibly the
+  // same memory): the butterfly stages of strides S, 2S, ..., (R/2)S and q in-register
+  // stages. Adds `add` (the residual, laid out like `to`) when its base is set.
+  template <int R, bool kLinear>
+  static void Pass(const Layout from, const Layout to, const Layout add, int64_t g, int K, int64_t S, int q) {
     using At = typename std::conditional<kLinear, LinearAt<R>, TableAt<R>>::type;
-    const T norm = V::Set(prm.norm);
     for (int64_t base = 0; base < g; base += S * R)
       for (int64_t j = base; j < base + S; ++j) {
         const At src(from, j, S), dst(to, j, S), res(add, j, S);
-        const int64_t param = j * prm.stride, param_step = S * prm.stride;
         for (int k = 0; k < K; ++k) {
           T r[R];
           KERAS_WHT_UNROLL
           for (int i = 0; i < R; ++i) r[i] = InRegister(V::Load(src[i] + k * W), q);
           Radix<R>(r);
-          if (kFused) {
-            const int64_t at = param + k * prm.k_stride;
-            KERAS_WHT_UNROLL
-            for (int i = 0; i < R; ++i)
-              r[i] = SmoothThreshold(r[i], V::Load(prm.scale + at + i * param_step),
-                                     V::Load(prm.threshold + at + i * param_step), norm);
-            Radix<R>(r);
-            KERAS_WHT_UNROLL
-            for (int i = 0; i < R; ++i) r[i] = InRegister(r[i], q);
-          }
           if (add.base) {
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i) r[i] = V::Add(r[i], V::Load(res[i] + k * W));
@@ -179,43 +163,59 @@ struct Impl {
       }
   }
 
-  template <bool kFused>
+  // A pass of `stages` (0 to 3) butterfly stages, with addresses by stride where the
+  // layouts allow.
   static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int64_t g, int K,
-                     int64_t S, int q, const Params& prm) {
+                     int64_t S, int q) {
     const int L = Log2(g);
     if (from.Linear(L) && to.Linear(L) && add.Linear(L)) {
       switch (stages) {
-        case 0: return Pass<1, kFused, true>(from, to, add, g, K, S, q, prm);
-        case 1: return Pass<2, kFused, true>(from, to, add, g, K, S, q, prm);
-        case 2: return Pass<4, kFused, true>(from, to, add, g, K, S, q, prm);
-        default: return Pass<8, kFused, true>(from, to, add, g, K, S, q, prm);
+        case 0: return Pass<1, true>(from, to, add, g, K, S, q);
+        case 1: return Pass<2, true>(from, to, add, g, K, S, q);
+        case 2: return Pass<4, true>(from, to, add, g, K, S, q);
+        default: return Pass<8, true>(from, to, add, g, K, S, q);
       }
     }
     switch (stages) {
-      case 0: return Pass<1, kFused, false>(from, to, add, g, K, S, q, prm);
-      case 1: return Pass<2, kFused, false>(from, to, add, g, K, S, q, prm);
-      case 2: return Pass<4, kFused, false>(from, to, add, g, K, S, q, prm);
-      default: return Pass<8, kFused, false>(from, to, add, g, K, S, q, prm);
+      case 0: return Pass<1, false>(from, to, add, g, K, S, q);
+      case 1: return Pass<2, false>(from, to, add, g, K, S, q);
+      case 2: return Pass<4, false>(from, to, add, g, K, S, q);
+      default: return Pass<8, false>(from, to, add, g, K, S, q);
     }
   }
 
+  // The threshold on all g positions of K vectors at buf, in place: a loop of
+  // independent iterations, which the CPU overlaps well (inside a butterfly pass, the
+  // threshold's long dependency chain would stall it).
+  static void ThresholdPass(float* buf, int64_t g, int K, const Params& prm) {
+    const T norm = V::Set(prm.norm);
+    for (int64_t p = 0; p < g; ++p)
+      for (int k = 0; k < K; ++k) {
+        float* v = buf + (p * K + k) * W;
+        const int64_t at = p * prm.stride + k * prm.k_stride;
+        V::Store(v, SmoothThreshold(V::Load(v), V::Load(prm.scale + at), V::Load(prm.threshold + at), norm));
+      }
+  }
+
   // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
-  // to dst (+ add), through `scratch` (2**L * K * W floats) when it takes several passes.
+  // to dst (+ add), through `scratch` (2**L * K * W floats): passes of up to three
+  // butterfly stages (the first and last with the q in-register stages), the threshold
+  // pass, and the same butterfly passes again.
   static void Group(const Layout& src, const Layout& dst, const Layout& add, int L, int K, int q,
                     const Params& prm, float* scratch) {
     const int64_t g = int64_t{1} << L;
     const Layout none = {nullptr, 0, 0, 0};
-    const int low = L > 3 ? L - 3 : 0;
-    if (low == 0) return PassOf<true>(L, src, dst, add, g, K, 1, q, prm);
     const Layout buf = {scratch, 0, int64_t{K} * W, L};
-    for (int bit = 0; bit < low; bit += 3)
-      PassOf<false>(low - bit < 3 ? low - bit : 3, bit == 0 ? src : buf, buf, none, g, K, int64_t{1} << bit,
-                    bit == 0 ? q : 0, prm);
-    PassOf<true>(3, buf, buf, none, g, K, int64_t{1} << low, 0, prm);
-    for (int bit = 0; bit < low; bit += 3) {
-      const bool last = bit + 3 >= low;
-      PassOf<false>(low - bit < 3 ? low - bit : 3, buf, last ? dst : buf, last ? add : none, g, K,
-                    int64_t{1} << bit, bit == 0 ? q : 0, prm);
+    const int passes = L == 0 ? 1 : (L + 2) / 3;
+    for (int n = 0; n < passes; ++n) {
+      const int bit = 3 * n, stages = L - bit < 3 ? L - bit : 3;
+      PassOf(stages, n == 0 ? src : buf, buf, none, g, K, int64_t{1} << bit, n == 0 ? q : 0);
+    }
+    ThresholdPass(scratch, g, K, prm);
+    for (int n = 0; n < passes; ++n) {
+      const int bit = 3 * n, stages = L - bit < 3 ? L - bit : 3;
+      const bool last = n == passes - 1;
+      PassOf(stages, buf, last ? dst : buf, last ? add : none, g, K, int64_t{1} << bit, n == 0 ? q : 0);
     }
   }
 
@@ -224,7 +224,6 @@ struct Impl {
     const int lanes = n < W ? n : W;
     const int L = Log2(n / lanes), q = Log2(lanes);
     const Layout none = {nullptr, 0, 0, 0};
-    const Params unused = {nullptr, nullptr, 0, 0, 1.0f};
     const int64_t vectors = (int64_t{n} + W - 1) / W;  // n < W: the row is padded to a vector
     for (int64_t row = 0; row < rows; ++row) {
       float* v = data + row * n;
@@ -232,15 +231,15 @@ struct Impl {
         float buffer[W > 1 ? W : 1] = {};
         for (int i = 0; i < n; ++i) buffer[i] = v[i];
         const Layout b = {buffer, 0, W, 0};
-        Pass<1, false, true>(b, b, none, 1, 1, 1, q, unused);
+        Pass<1, true>(b, b, none, 1, 1, 1, q);
         for (int i = 0; i < n; ++i) v[i] = buffer[i];
         continue;
       }
       const Layout layout = {v, 0, W, L};
-      if (L == 0) Pass<1, false, true>(layout, layout, none, vectors, 1, 1, q, unused);
+      if (L == 0) Pass<1, true>(layout, layout, none, vectors, 1, 1, q);
       for (int bit = 0; bit < L; bit += 3)
-        PassOf<false>(L - bit < 3 ? L - bit : 3, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit,
-                      bit == 0 ? q : 0, unused);
+        PassOf(L - bit < 3 ? L - bit : 3, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit,
+               bit == 0 ? q : 0);
     }
   }
 

@@ -9,6 +9,7 @@
 //   Flip<S>(x)  x with lanes j and j ^ S exchanged (S < kWidth): in-register butterflies
 //   Sign<S>()   +1 in lanes whose bit S is clear, -1 where it is set
 //   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
+//   MinOr(x, c) likewise min(x, c)
 //   Pow2(n)     2**n for integral n in [-126, 127]
 //   Reciprocal(x)  1/x to float precision for x in [1, 2]
 #ifndef KERAS_WHT_SIMD_H_
@@ -33,6 +34,7 @@ struct VecScalar {
   static inline T Abs(T x) { return fabsf(x); }
   static inline T CopySign(T magnitude, T sign) { return copysignf(magnitude, sign); }
   static inline T MaxOr(T x, T c) { return x < c ? c : x; }
+  static inline T MinOr(T x, T c) { return x > c ? c : x; }
   static inline T Round(T x) { return nearbyintf(x); }
   static inline T Pow2(T n) { return isnan(n) ? n : ldexpf(1.0f, static_cast<int>(n)); }
   template <int S> static inline T Flip(T x) { return x; }
@@ -75,6 +77,7 @@ struct VecAvx2 {
   }
   // _mm256_max_ps returns its second operand when either is NaN.
   static inline T MaxOr(T x, T c) { return _mm256_max_ps(c, x); }
+  static inline T MinOr(T x, T c) { return _mm256_min_ps(c, x); }
   static inline T Round(T x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static inline T Pow2(T n) {
     __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
@@ -120,6 +123,7 @@ struct VecNeon {
     return vbslq_f32(mask, sign, magnitude);
   }
   static inline T MaxOr(T x, T c) { return vmaxq_f32(x, c); }  // NaN in, NaN out
+  static inline T MinOr(T x, T c) { return vminq_f32(x, c); }
   static inline T Round(T x) { return vrndnq_f32(x); }
   static inline T Pow2(T n) {
     int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23);
