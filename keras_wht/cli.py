@@ -44,7 +44,14 @@ def info():
         "tflite_runtimes": {
             module: _version(dist) if _has_module(module) else None for module, dist in RUNTIMES.items()
         },
+        "custom_op_kernels": _kernels(),
     }
+
+
+def _kernels():
+    from keras_wht.tflite import custom_ops
+
+    return f"built ({custom_ops.isa()})" if custom_ops.available() else None
 
 
 def _print_info(data):
@@ -59,6 +66,7 @@ def _print_info(data):
     table.add_row("layers use", data["layers_use"])
     for module, version in data["tflite_runtimes"].items():
         table.add_row(f"TFLite runtime {module}", version or "not installed")
+    table.add_row("custom-op kernels", data["custom_op_kernels"] or "not built")
     Console().print(table)
 
 
@@ -161,7 +169,8 @@ def _convert(args):
         data = None
         if args.calibration:
             data = calibration_inputs(args.calibration, tuple(model.inputs[0].shape[1:]))
-        content = tflite.convert(model, quantize=args.quantize, representative_data=data, io_dtype=args.io_dtype)
+        content = tflite.convert(model, custom_ops=args.custom_ops, quantize=args.quantize, representative_data=data,
+                                 io_dtype=args.io_dtype)
         with open(args.output, "wb") as f:
             f.write(content)
         print(f"wrote {args.output}: {len(content):,} bytes")
@@ -211,6 +220,8 @@ def build_parser():
     p = commands.add_parser("convert", help="convert a .keras model to .tflite and check it against Keras")
     p.add_argument("model", help="a .keras file")
     p.add_argument("-o", "--output", required=True, help="the .tflite file to write")
+    p.add_argument("--custom-ops", action="store_true",
+                   help="each WHT layer as one native KerasWht1D/KerasWht2D op (needs the kernels; see README)")
     p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], default=None)
     p.add_argument("--calibration", default=None,
                    help="int8 calibration inputs: 'digits' (resized to the model's input) or a .npy file")

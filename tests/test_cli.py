@@ -18,6 +18,12 @@ def test_info_json(capsys):
     assert data["packages"]["keras"] == keras.__version__
     assert data["tflite_runtimes"]["tensorflow.lite"] == tf.__version__
     assert data["layers_use"] == "keras 3"
+    from keras_wht.tflite import custom_ops
+
+    if custom_ops.available():
+        assert data["custom_op_kernels"] == f"built ({custom_ops.isa()})"
+    else:
+        assert data["custom_op_kernels"] is None
 
 
 def test_console_script_info_table():

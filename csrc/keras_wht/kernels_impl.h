@@ -20,7 +20,7 @@
 #if defined(__clang__)
 #define KERAS_WHT_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
-#define KERAS_WHT_UNROLL _Pragma("GCC unroll 8")
+#define KERAS_WHT_UNROLL _Pragma("GCC unroll 16")
 #else
 #define KERAS_WHT_UNROLL
 #endif
@@ -55,23 +55,15 @@ struct Impl {
     a = sum;
   }
 
-  // log2(R) butterfly stages over r[0..R), written out so that r stays in registers.
+  // log2(R) butterfly stages over r[0..R), resolved at compile time so that r stays in
+  // registers: the two halves, then the butterflies between them.
   template <int R>
   static inline void Radix(T* r) {
-    if (R >= 2) {
-      Butterfly(r[0], r[1 % R]);
-    }
-    if (R >= 4) {
-      Butterfly(r[2 % R], r[3 % R]);
-      Butterfly(r[0], r[2 % R]);
-      Butterfly(r[1 % R], r[3 % R]);
-    }
-    if (R >= 8) {
-      Butterfly(r[4 % R], r[5 % R]);
-      Butterfly(r[6 % R], r[7 % R]);
-      Butterfly(r[4 % R], r[6 % R]);
-      Butterfly(r[5 % R], r[7 % R]);
-      for (int i = 0; i < 4; ++i) Butterfly(r[i], r[(i + 4) % R]);
+    if constexpr (R >= 2) {
+      Radix<R / 2>(r);
+      Radix<R / 2>(r + R / 2);
+      KERAS_WHT_UNROLL
+      for (int i = 0; i < R / 2; ++i) Butterfly(r[i], r[i + R / 2]);
     }
   }
 
@@ -173,14 +165,16 @@ struct Impl {
         case 0: return Pass<1, true>(from, to, add, g, K, S, q);
         case 1: return Pass<2, true>(from, to, add, g, K, S, q);
         case 2: return Pass<4, true>(from, to, add, g, K, S, q);
-        default: return Pass<8, true>(from, to, add, g, K, S, q);
+        case 3: return Pass<8, true>(from, to, add, g, K, S, q);
+        default: return Pass<16, true>(from, to, add, g, K, S, q);
       }
     }
     switch (stages) {
       case 0: return Pass<1, false>(from, to, add, g, K, S, q);
       case 1: return Pass<2, false>(from, to, add, g, K, S, q);
       case 2: return Pass<4, false>(from, to, add, g, K, S, q);
-      default: return Pass<8, false>(from, to, add, g, K, S, q);
+      case 3: return Pass<8, false>(from, to, add, g, K, S, q);
+      default: return Pass<16, false>(from, to, add, g, K, S, q);
     }
   }
 
@@ -206,18 +200,28 @@ struct Impl {
     const int64_t g = int64_t{1} << L;
     const Layout none = {nullptr, 0, 0, 0};
     const Layout buf = {scratch, 0, int64_t{K} * W, L};
-    const int passes = L == 0 ? 1 : (L + 2) / 3;
-    for (int n = 0; n < passes; ++n) {
-      const int bit = 3 * n, stages = L - bit < 3 ? L - bit : 3;
+    // Passes of at most kMaxStages stages, balanced: L = 7 runs as 3 + 2 + 2.
+    const int passes = L == 0 ? 1 : (L + kMaxStages - 1) / kMaxStages;
+    for (int n = 0, bit = 0; n < passes; ++n) {
+      const int stages = PassStages(L, passes, n);
       PassOf(stages, n == 0 ? src : buf, buf, none, g, K, int64_t{1} << bit, n == 0 ? q : 0);
+      bit += stages;
     }
     ThresholdPass(scratch, g, K, prm);
-    for (int n = 0; n < passes; ++n) {
-      const int bit = 3 * n, stages = L - bit < 3 ? L - bit : 3;
+    for (int n = 0, bit = 0; n < passes; ++n) {
+      const int stages = PassStages(L, passes, n);
       const bool last = n == passes - 1;
       PassOf(stages, buf, last ? dst : buf, last ? add : none, g, K, int64_t{1} << bit, n == 0 ? q : 0);
+      bit += stages;
     }
   }
+
+  // The most butterfly stages one pass holds in registers: 2**3 vectors (AVX2 has 16
+  // registers; 2**4 spills, and measured no faster).
+  static constexpr int kMaxStages = 3;
+
+  // Stages of pass n when L stages are split into `passes` passes as evenly as possible.
+  static int PassStages(int L, int passes, int n) { return L / passes + (n < L % passes ? 1 : 0); }
 
   // The unnormalised WHT of rows of n floats, in place: passes of up to three stages.
   static void Fwht(float* data, int64_t rows, int n) {
@@ -237,9 +241,12 @@ struct Impl {
       }
       const Layout layout = {v, 0, W, L};
       if (L == 0) Pass<1, true>(layout, layout, none, vectors, 1, 1, q);
-      for (int bit = 0; bit < L; bit += 3)
-        PassOf(L - bit < 3 ? L - bit : 3, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit,
-               bit == 0 ? q : 0);
+      const int passes = (L + kMaxStages - 1) / kMaxStages;
+      for (int n = 0, bit = 0; n < passes; ++n) {
+        const int stages = PassStages(L, passes, n);
+        PassOf(stages, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit, n == 0 ? q : 0);
+        bit += stages;
+      }
     }
   }
 

@@ -29,6 +29,17 @@ def test_convert_in_a_fresh_process(tmp_path):
     np.testing.assert_allclose(got, np.asarray(model(x)), atol=1e-4)
 
 
+def test_convert_with_custom_ops(tmp_path, capsys):
+    model, path = _saved(tmp_path)
+    out = tmp_path / "m.tflite"
+    assert cli.main(["convert", str(path), "-o", str(out), "--custom-ops"]) == 0
+    printed = capsys.readouterr().out
+    assert "KerasWht1D x1" in printed and "KerasWht2D x1" in printed and "parity: largest" in printed
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(tflite.Interpreter(model_path=out).predict(x, progress=False), np.asarray(model(x)),
+                               atol=1e-4)
+
+
 def test_convert_errors(tmp_path, capsys):
     assert cli.main(["convert", str(tmp_path / "none.keras"), "-o", str(tmp_path / "x.tflite")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -130,6 +130,7 @@ def test_every_instruction_set_gives_the_same_model_output(tmp_path, rng):
     np.testing.assert_allclose(native, scalar, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 def test_users_own_interpreter_with_the_registerers(rng):
     model = _model(WHT1D(), (4, 4, 16), rng)
     content = tflite.convert(model, custom_ops=True)
