@@ -5,9 +5,13 @@ keras-wht's custom ops, speed, peak memory, and the transform's own throughput.
 
 The paper's shapes: WHT2D against a 3x3 convolution (1024 -> 1024, same padding) on
 1x8x8x1024, WHT1D against a 1x1 convolution on 1x32x32x1024. The three models of a pair
-run interleaved in one process through the same runtime, so the ratios are measured side
-by side; each figure is the median time of `invoke()` (inputs set beforehand), so every
-model starts from the caches the others left, as in a network. Peak memory is the
+run in one process through the same runtime, so the ratios are measured side by side;
+each figure is the median time of `invoke()` (inputs set beforehand), in two
+schedules: "warm", rounds of a few calls of each model in turn (the first of each
+round not counted), so each model finds its own data in the caches, as a layer finds
+what the layer before it just wrote; and "cold", the models called alternately, so each
+call starts from the caches the others left (the 3x3 convolution's 38 MB of weights
+flush them). Peak memory is the
 resident-set peak of a fresh process that loads the runtime and the model and runs it
 once, as the paper measured RAM. The transform's throughput counts n log2 n additions
 and subtractions per length-n transform (FFHT's measure: about 30 billion per second on
@@ -65,6 +69,28 @@ def invoker(content, shape, threads, runtime):
     return it.invoke
 
 
+def measure(runs, repeats, round_size=5):
+    """Median ms per model: (warm, cold) schedules (see the module docstring)."""
+    for run in runs:
+        for _ in range(3):
+            run()
+    warm, cold = [[] for _ in runs], [[] for _ in runs]
+    for _ in range(max(1, repeats // round_size)):
+        for run, times in zip(runs, warm):
+            for call in range(round_size + 1):
+                start = time.perf_counter()
+                run()
+                if call:
+                    times.append(time.perf_counter() - start)
+    for _ in range(repeats):
+        for run, times in zip(runs, cold):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    median = lambda samples: [statistics.median(t) * 1e3 for t in samples]  # noqa: E731
+    return median(warm), median(cold)
+
+
 def peak_mb(content, threads, runtime, folder):
     """Peak resident memory (MB) of a fresh process that loads and runs the model."""
     path = os.path.join(folder, "model.tflite")
@@ -96,33 +122,25 @@ def main():
     args = parser.parse_args()
     runtime = args.runtime or tflite.runtimes()[0]
     print(f"runtime {runtime}, {args.threads} thread(s), kernels: {custom_ops.isa()}\n")
-    print("| pair | shape | conv ms | WHT builtin ms | WHT custom op ms | builtin speed-up | custom-op speed-up "
-          "| targets |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| pair | shape | caches | conv ms | WHT builtin ms | WHT custom op ms | builtin speed-up "
+          "| custom-op speed-up | targets |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     memory = []
     with tempfile.TemporaryDirectory() as folder:
         for name, shape, conv, wht, targets in PAIRS:
             contents = [model_bytes(conv(), shape, False), model_bytes(wht(), shape, False),
                         model_bytes(wht(), shape, True)]
             runs = [invoker(c, shape, args.threads, runtime) for c in contents]
-            for run in runs:
-                for _ in range(5):
-                    run()
-            samples = [[], [], []]
-            for _ in range(args.repeats):
-                for run, times in zip(runs, samples):
-                    start = time.perf_counter()
-                    run()
-                    times.append(time.perf_counter() - start)
-            conv_ms, builtin_ms, custom_ms = (statistics.median(t) * 1e3 for t in samples)
-            print(f"| {name} | {'x'.join(map(str, shape))} | {conv_ms:.3f} | {builtin_ms:.3f} | {custom_ms:.3f} | "
-                  f"{conv_ms / builtin_ms:.1f}x | {conv_ms / custom_ms:.1f}x | {targets[0]}x, {targets[1]}x |",
-                  flush=True)
+            warm, cold = measure(runs, args.repeats)
+            for schedule, (conv_ms, builtin_ms, custom_ms) in (("warm", warm), ("cold", cold)):
+                print(f"| {name} | {'x'.join(map(str, shape))} | {schedule} | {conv_ms:.3f} | {builtin_ms:.3f} | "
+                      f"{custom_ms:.3f} | {conv_ms / builtin_ms:.1f}x | {conv_ms / custom_ms:.1f}x | "
+                      f"{targets[0]}x, {targets[1]}x |", flush=True)
             memory.append((name, *(peak_mb(c, args.threads, runtime, folder) for c in (contents[0], contents[2]))))
     print("\n| pair | conv model peak MB | custom-op model peak MB | less memory | target |")
     print("|---|---:|---:|---:|---:|")
-    for name, conv_mb, custom_mb in memory:
-        print(f"| {name} | {conv_mb:.1f} | {custom_mb:.1f} | {100 * (1 - custom_mb / conv_mb):.1f}% | 50% |")
+    for (name, conv_mb, custom_mb), target in zip(memory, ("50%", "-")):
+        print(f"| {name} | {conv_mb:.1f} | {custom_mb:.1f} | {100 * (1 - custom_mb / conv_mb):.1f}% | {target} |")
     print("\n| transform length | billion add/sub per second | share of FFHT's ~30 | target |")
     print("|---:|---:|---:|---:|")
     for n in (64, 1024, 4096):
