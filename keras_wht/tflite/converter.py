@@ -39,7 +39,8 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
         custom_ops: emit each WHT layer's transform, threshold and inverse as one native
             custom op (KerasWht1D, KerasWht2D; channel changes and strides stay builtin
             ops around it), with the options as a flexbuffer map and the trained scale and
-            threshold as constant inputs. `Interpreter` registers the kernels; C++ apps
+            threshold as constant inputs; with quantize="int8", int8 inputs and outputs
+            (the kernels compute in float inside). `Interpreter` registers the kernels; C++ apps
             call keras_wht::RegisterCustomOps (csrc/keras_wht/custom_ops.h). A layer the
             kernels do not cover (a compute dtype other than float32, blocks over 65536
             elements) stays in builtin ops, with a warning. Needs the kernel library,
@@ -79,10 +80,10 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
     _checks.one_of("quantize", quantize, QUANTIZE)
     if custom_ops:
         native.library()  # a clear error now if the kernels are not built
-        if quantize in ("int8", "qat"):
+        if quantize == "qat":
             raise ValueError(
-                f"custom_ops=True with quantize={quantize!r} is not supported yet: int8 models keep their WHT "
-                "layers in float32 builtin ops; use custom_ops=False, or quantize None/'dynamic'/'float16'."
+                "custom_ops=True with quantize='qat' is not supported yet: use custom_ops=False (the WHT layers "
+                "stay in float32 builtin ops), or post-training quantize='int8' with custom_ops=True."
             )
     _checks.one_of("io_dtype", io_dtype, IO_DTYPES)
     if io_dtype != "float32" and quantize != "int8":
@@ -107,16 +108,37 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
     if custom_ops:
         with custom_op_export() as records, _stderr_quiet():
             # The converter logs each marker as a TF op "that needs a custom implementation".
+            if quantize == "int8":
+                _custom_ops_before_calibration(converter, records)
             content = _quietly(converter.convert)
-        content = _with_custom_ops(content, records)
+        if quantize == "int8":
+            content, _ = flatbuffer.int8_custom_operators(content, native.OPS)
+        else:
+            content = _with_custom_ops(content, records)
     else:
         content = _quietly(converter.convert)
-    if quantize == "int8":
+    if quantize == "int8" and not custom_ops:
         content = _wht_layers_in_float(model, converter, content, io_dtype, representative)
     if verify:
         check_parity(model, content, inputs=None if representative_data is None or callable(representative_data)
                      else representative_data, quantize=quantize)
     return content
+
+
+def _custom_ops_before_calibration(converter, records):
+    """Makes the converter put in the custom ops before it calibrates, and calibrate
+    with the kernels registered, so the int8 model keeps each WHT layer as one op (with
+    int8 input and output) and its neighbours are calibrated on what the kernels compute.
+    This hooks TF 2.21's TFLiteConverter._quantize (the version keras-wht pins)."""
+    quantize = getattr(converter, "_quantize", None)
+    if quantize is None or not hasattr(converter.target_spec, "_experimental_custom_op_registerers"):
+        raise RuntimeError("custom_ops=True with quantize='int8' needs TensorFlow 2.21's TFLite converter.")
+    converter.target_spec._experimental_custom_op_registerers = native.custom_op_registerers()
+
+    def quantize_with_custom_ops(result, *args, **kwargs):
+        return quantize(_with_custom_ops(result, records), *args, **kwargs)
+
+    converter._quantize = quantize_with_custom_ops
 
 
 def _with_custom_ops(content, records):
@@ -212,7 +234,10 @@ def check_parity(model, content, *, inputs=None, quantize=None, samples=8, seed=
     report = {}
     for index, (detail, e, g) in enumerate(zip(interpreter.get_output_details(), expected, got)):
         diff = float(np.max(np.abs(e - g))) if e.size else 0.0
-        tolerance = steps.get(detail["index"], 0.0) if quantize in ("int8", "qat") else TOLERANCE[quantize]
+        # An output with no int8 step (a float op last and first, as a lone WHT custom op)
+        # is computed in float: the float tolerance.
+        step = steps.get(detail["index"], 0.0) if quantize in ("int8", "qat") else 0.0
+        tolerance = step or TOLERANCE[None if quantize in ("int8", "qat") else quantize]
         report[detail["name"]] = diff
         if not diff <= tolerance:
             raise ParityError(

@@ -253,3 +253,55 @@ def _drop_unused_opcodes(model):
     for graph in model.subgraphs:
         for op in graph.operators:
             op.opcodeIndex = new_index[op.opcodeIndex]
+
+
+def int8_custom_operators(content, codes):
+    """Custom operators with a code in `codes` that sit between a DEQUANTIZE (int8 to
+    float) and a QUANTIZE (float to int8) take the int8 tensors directly (their kernels
+    have int8 inputs and outputs); the two ops are dropped. Only per-tensor
+    quantization qualifies. Returns (model bytes, how many operators changed)."""
+    import flatbuffers
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = {code.encode() for code in codes}
+    changed = 0
+
+    def builtin(op, code):
+        oc = model.operatorCodes[op.opcodeIndex]
+        return max(oc.builtinCode, oc.deprecatedBuiltinCode) == code
+
+    def int8_per_tensor(graph, index):
+        tensor = graph.tensors[index]
+        q = tensor.quantization
+        return tensor.type == schema.TensorType.INT8 and q is not None and q.scale is not None and len(q.scale) == 1
+
+    for graph in model.subgraphs:
+        ops = list(graph.operators)
+        producer = {int(t): k for k, op in enumerate(ops) for t in (op.outputs if op.outputs is not None else [])}
+        consumers = {}
+        for k, op in enumerate(ops):
+            for t in op.inputs if op.inputs is not None else []:
+                consumers.setdefault(int(t), []).append(k)
+        outputs = {int(t) for t in graph.outputs}
+        dropped = set()
+        for k, op in enumerate(ops):
+            if model.operatorCodes[op.opcodeIndex].customCode not in names:
+                continue
+            x, y = int(op.inputs[0]), int(op.outputs[0])
+            before, after = producer.get(x), consumers.get(y, [])
+            if before is None or len(after) != 1 or consumers.get(x) != [k] or x in outputs or y in outputs:
+                continue
+            dequantize, quantize = ops[before], ops[after[0]]
+            if not (builtin(dequantize, schema.BuiltinOperator.DEQUANTIZE) and
+                    builtin(quantize, schema.BuiltinOperator.QUANTIZE) and
+                    int8_per_tensor(graph, int(dequantize.inputs[0])) and
+                    int8_per_tensor(graph, int(quantize.outputs[0]))):
+                continue
+            op.inputs[0], op.outputs[0] = int(dequantize.inputs[0]), int(quantize.outputs[0])
+            dropped |= {before, after[0]}
+            changed += 1
+        graph.operators = [op for k, op in enumerate(ops) if k not in dropped]
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
+    return bytes(builder.Output()), changed

@@ -213,3 +213,39 @@ def test_missing_kernels_are_reported_at_the_custom_op_path(monkeypatch, wht2d_c
 def test_register_rejects_what_is_not_a_resolver():
     with pytest.raises(ValueError, match="`resolver_address` must be the address of an op resolver, got 0"):
         custom_ops.register(0)
+
+
+@pytest.mark.parametrize("make", [lambda: WHT2D(per_channel=True), lambda: WHT1D(block_size=8, residual=True)])
+def test_int8_models_keep_the_custom_op_with_int8_io(make, rng):
+    layer = make()
+    model = keras.Sequential([keras.Input((8, 8, 16)), keras.layers.Conv2D(16, 1), layer, keras.layers.Conv2D(8, 1)])
+    randomize(layer, rng)
+    data = rng.standard_normal((32, 8, 8, 16)).astype(np.float32)
+    content = tflite.convert(model, custom_ops=True, quantize="int8", representative_data=data)
+    ops = tflite.operators(content)
+    name = "KerasWht2D" if isinstance(layer, WHT2D) else "KerasWht1D"
+    # One op, fed and read as int8: no DEQUANTIZE/QUANTIZE pair around it.
+    assert ops == ["QUANTIZE", "CONV_2D", name, "CONV_2D", "DEQUANTIZE"], ops
+    schema = flatbuffer._schema()
+    fb = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = fb.subgraphs[0]
+    (op,) = [o for o in graph.operators if fb.operatorCodes[o.opcodeIndex].customCode == name.encode()]
+    assert graph.tensors[op.inputs[0]].type == graph.tensors[op.outputs[0]].type == schema.TensorType.INT8
+    # Against the same model with the layer's float ops: the int8 networks agree to a
+    # few output steps (each int8 layer rounds), and both track Keras.
+    float_ops = tflite.convert(model, quantize="int8", representative_data=data)
+    x = data[:8]
+    got = tflite.Interpreter(model_content=content).predict(x, progress=False)
+    ref = tflite.Interpreter(model_content=float_ops).predict(x, progress=False)
+    want = np.asarray(model(x))
+    scale = float(np.abs(want).max())
+    assert np.abs(got - want).max() < 0.05 * scale
+    assert np.abs(got - ref).max() < 0.05 * scale
+
+
+def test_int8_single_layer_within_one_output_step(rng):
+    layer = WHT2D()
+    model = _model(layer, (8, 8, 8), rng)
+    data = rng.standard_normal((32, 8, 8, 8)).astype(np.float32)
+    content = tflite.convert(model, custom_ops=True, quantize="int8", representative_data=data, verify=True)
+    assert "KerasWht2D" in tflite.operators(content)
