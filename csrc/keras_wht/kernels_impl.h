@@ -135,9 +135,11 @@ struct Impl {
   // One pass over g positions of K vectors each, from `from` into `to` (possibly the
   // same memory): the butterfly stages of strides S, 2S, ..., (R/2)S and q in-register
   // stages. Adds `add` (the residual, laid out like `to`) when its base is set.
-  template <int R, bool kLinear>
-  static void Pass(const Layout from, const Layout to, const Layout add, int64_t g, int K, int64_t S, int q) {
+  template <int R, bool kLinear, bool kFused>
+  static void Pass(const Layout from, const Layout to, const Layout add, int64_t g, int K, int64_t S, int q,
+                   const Params& prm) {
     using At = typename std::conditional<kLinear, LinearAt<R>, TableAt<R>>::type;
+    const T norm = V::Set(prm.norm);
     for (int64_t base = 0; base < g; base += S * R)
       for (int64_t j = base; j < base + S; ++j) {
         const At src(from, j, S), dst(to, j, S), res(add, j, S);
@@ -146,6 +148,16 @@ struct Impl {
           KERAS_WHT_UNROLL
           for (int i = 0; i < R; ++i) r[i] = InRegister(V::Load(src[i] + k * W), q);
           Radix<R>(r);
+          if constexpr (kFused) {
+            const int64_t at = j * prm.stride + k * prm.k_stride, step = S * prm.stride;
+            KERAS_WHT_UNROLL
+            for (int i = 0; i < R; ++i)
+              r[i] = SmoothThreshold(r[i], V::Load(prm.scale + at + i * step), V::Load(prm.threshold + at + i * step),
+                                     norm);
+            Radix<R>(r);
+            KERAS_WHT_UNROLL
+            for (int i = 0; i < R; ++i) r[i] = InRegister(r[i], q);
+          }
           if (add.base) {
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i) r[i] = V::Add(r[i], V::Load(res[i] + k * W));
@@ -157,63 +169,50 @@ struct Impl {
   }
 
   // A pass of `stages` (0 to 3) butterfly stages, with addresses by stride where the
-  // layouts allow.
+  // layouts allow. kFused: the stages, the threshold, the stages again.
+  template <bool kFused = false>
   static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int64_t g, int K,
-                     int64_t S, int q) {
+                     int64_t S, int q, const Params& prm) {
     const int L = Log2(g);
     if (from.Linear(L) && to.Linear(L) && add.Linear(L)) {
       switch (stages) {
-        case 0: return Pass<1, true>(from, to, add, g, K, S, q);
-        case 1: return Pass<2, true>(from, to, add, g, K, S, q);
-        case 2: return Pass<4, true>(from, to, add, g, K, S, q);
-        case 3: return Pass<8, true>(from, to, add, g, K, S, q);
-        default: return Pass<16, true>(from, to, add, g, K, S, q);
+        case 0: return Pass<1, true, kFused>(from, to, add, g, K, S, q, prm);
+        case 1: return Pass<2, true, kFused>(from, to, add, g, K, S, q, prm);
+        case 2: return Pass<4, true, kFused>(from, to, add, g, K, S, q, prm);
+        default: return Pass<8, true, kFused>(from, to, add, g, K, S, q, prm);
       }
     }
     switch (stages) {
-      case 0: return Pass<1, false>(from, to, add, g, K, S, q);
-      case 1: return Pass<2, false>(from, to, add, g, K, S, q);
-      case 2: return Pass<4, false>(from, to, add, g, K, S, q);
-      case 3: return Pass<8, false>(from, to, add, g, K, S, q);
-      default: return Pass<16, false>(from, to, add, g, K, S, q);
+      case 0: return Pass<1, false, kFused>(from, to, add, g, K, S, q, prm);
+      case 1: return Pass<2, false, kFused>(from, to, add, g, K, S, q, prm);
+      case 2: return Pass<4, false, kFused>(from, to, add, g, K, S, q, prm);
+      default: return Pass<8, false, kFused>(from, to, add, g, K, S, q, prm);
     }
   }
 
-  // The threshold on all g positions of K vectors at buf, in place: a loop of
-  // independent iterations, which the CPU overlaps well (inside a butterfly pass, the
-  // threshold's long dependency chain would stall it).
-  static void ThresholdPass(float* buf, int64_t g, int K, const Params& prm) {
-    const T norm = V::Set(prm.norm);
-    for (int64_t p = 0; p < g; ++p)
-      for (int k = 0; k < K; ++k) {
-        float* v = buf + (p * K + k) * W;
-        const int64_t at = p * prm.stride + k * prm.k_stride;
-        V::Store(v, SmoothThreshold(V::Load(v), V::Load(prm.scale + at), V::Load(prm.threshold + at), norm));
-      }
-  }
-
   // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
-  // to dst (+ add), through `scratch` (2**L * K * W floats): passes of up to three
-  // butterfly stages (the first and last with the q in-register stages), the threshold
-  // pass, and the same butterfly passes again.
+  // to dst (+ add), through `scratch` (2**L * K * W floats). The butterfly stages
+  // commute, so they run in passes of up to kMaxStages stages held in registers (the
+  // first with the q in-register stages): forward passes 0 .. P-2, then pass P-1 fused
+  // with the threshold and its own inverse, then the inverse passes P-2 .. 0, the last
+  // writing dst.
   static void Group(const Layout& src, const Layout& dst, const Layout& add, int L, int K, int q,
                     const Params& prm, float* scratch) {
     const int64_t g = int64_t{1} << L;
     const Layout none = {nullptr, 0, 0, 0};
     const Layout buf = {scratch, 0, int64_t{K} * W, L};
-    // Passes of at most kMaxStages stages, balanced: L = 7 runs as 3 + 2 + 2.
     const int passes = L == 0 ? 1 : (L + kMaxStages - 1) / kMaxStages;
-    for (int n = 0, bit = 0; n < passes; ++n) {
-      const int stages = PassStages(L, passes, n);
-      PassOf(stages, n == 0 ? src : buf, buf, none, g, K, int64_t{1} << bit, n == 0 ? q : 0);
-      bit += stages;
+    if (passes == 1) return PassOf<true>(L, src, dst, add, g, K, 1, q, prm);
+    int bit = 0;
+    for (int n = 0; n < passes - 1; ++n) {
+      PassOf(PassStages(L, passes, n), n == 0 ? src : buf, buf, none, g, K, int64_t{1} << bit, n == 0 ? q : 0, prm);
+      bit += PassStages(L, passes, n);
     }
-    ThresholdPass(scratch, g, K, prm);
-    for (int n = 0, bit = 0; n < passes; ++n) {
-      const int stages = PassStages(L, passes, n);
-      const bool last = n == passes - 1;
-      PassOf(stages, buf, last ? dst : buf, last ? add : none, g, K, int64_t{1} << bit, n == 0 ? q : 0);
-      bit += stages;
+    PassOf<true>(PassStages(L, passes, passes - 1), buf, buf, none, g, K, int64_t{1} << bit, 0, prm);
+    for (int n = passes - 2; n >= 0; --n) {
+      bit -= PassStages(L, passes, n);
+      PassOf(PassStages(L, passes, n), buf, n == 0 ? dst : buf, n == 0 ? add : none, g, K, int64_t{1} << bit,
+             n == 0 ? q : 0, prm);
     }
   }
 
@@ -229,6 +228,7 @@ struct Impl {
     const int lanes = n < W ? n : W;
     const int L = Log2(n / lanes), q = Log2(lanes);
     const Layout none = {nullptr, 0, 0, 0};
+    const Params unused = {nullptr, nullptr, 0, 0, 1.0f};
     const int64_t vectors = (int64_t{n} + W - 1) / W;  // n < W: the row is padded to a vector
     for (int64_t row = 0; row < rows; ++row) {
       float* v = data + row * n;
@@ -236,16 +236,16 @@ struct Impl {
         float buffer[W > 1 ? W : 1] = {};
         for (int i = 0; i < n; ++i) buffer[i] = v[i];
         const Layout b = {buffer, 0, W, 0};
-        Pass<1, true>(b, b, none, 1, 1, 1, q);
+        Pass<1, true, false>(b, b, none, 1, 1, 1, q, unused);
         for (int i = 0; i < n; ++i) v[i] = buffer[i];
         continue;
       }
       const Layout layout = {v, 0, W, L};
-      if (L == 0) Pass<1, true>(layout, layout, none, vectors, 1, 1, q);
+      if (L == 0) Pass<1, true, false>(layout, layout, none, vectors, 1, 1, q, unused);
       const int passes = (L + kMaxStages - 1) / kMaxStages;
       for (int n = 0, bit = 0; n < passes; ++n) {
         const int stages = PassStages(L, passes, n);
-        PassOf(stages, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit, n == 0 ? q : 0);
+        PassOf(stages, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit, n == 0 ? q : 0, unused);
         bit += stages;
       }
     }

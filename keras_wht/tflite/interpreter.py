@@ -69,8 +69,10 @@ class Interpreter:
             kwargs["custom_op_registerers"] = [*native.custom_op_registerers(),
                                                *kwargs.get("custom_op_registerers", [])]
         self.runtime, cls = interpreter_class(runtime, custom_ops="custom_op_registerers" in kwargs)
+        self._make = lambda: cls(model_path=model_path, model_content=content, num_threads=num_threads, **kwargs)
+        self._input_shapes = {}
         try:
-            self._interpreter = cls(model_path=model_path, model_content=content, num_threads=num_threads, **kwargs)
+            self._interpreter = self._make()
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             hint = (" tflite_runtime 2.14, its last release, cannot load models from TensorFlow 2.21's "
@@ -79,6 +81,22 @@ class Interpreter:
 
     def __getattr__(self, name):
         return getattr(self._interpreter, name)
+
+    def resize_tensor_input(self, input_index, tensor_size, strict=False):
+        """As tf.lite's, on a fresh runtime interpreter that gets every resize made so far
+        before its first allocate_tensors(); call allocate_tensors() next, as there.
+
+        Resizing an interpreter whose tensors were allocated is what the runtimes offer,
+        but with XNNPACK (ai_edge_litert 2.3, tf.lite 2.21) it can give wrong outputs:
+        seen on an int8 model whose WHT layer computes in float between a DEQUANTIZE and a
+        QUANTIZE, every value off after a resize from batch 1 to 64, right when the
+        interpreter was made at batch 64 or run without XNNPACK.
+        """
+        self._input_shapes[int(input_index)] = (list(tensor_size), strict)
+        fresh = self._make()
+        for index, (shape, exact) in self._input_shapes.items():
+            fresh.resize_tensor_input(index, shape, strict=exact)
+        self._interpreter = fresh
 
     def predict(self, x, batch_size=32, *, progress=None):
         """Runs inputs through the model in batches; returns NumPy outputs.
@@ -119,7 +137,7 @@ class Interpreter:
         if all(d["shape"][0] == n for d, n in zip(current, sizes)):
             return
         for d, n in zip(current, sizes):
-            self._interpreter.resize_tensor_input(d["index"], [n, *d["shape"][1:]])
+            self.resize_tensor_input(d["index"], [n, *d["shape"][1:]])
         self._interpreter.allocate_tensors()
 
 

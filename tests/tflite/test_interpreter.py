@@ -83,3 +83,26 @@ def test_tflite_runtime_is_refused_clearly(content):
         return
     with pytest.raises(ValueError, match="The tflite_runtime runtime could not load the model: .*pip install ai-edge-litert"):
         tflite.Interpreter(model_content=content, runtime="tflite_runtime")
+
+
+def test_resizing_gives_the_outputs_of_a_model_made_at_that_size():
+    # With these weights, an int8 model resized after its first allocation gave wrong
+    # outputs through XNNPACK; Interpreter resizes on a fresh runtime interpreter.
+    from keras_wht._keras import keras
+    from keras_wht.layers import WHT2D
+
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((8, 8, 6)), keras.layers.Conv2D(4, 1), WHT2D(block_size=4)])
+    x = np.random.default_rng(1234).standard_normal((64, 8, 8, 6)).astype(np.float32)
+    content = tflite.convert(model, quantize="int8", representative_data=x)
+    want = np.asarray(model(x))
+    for runtime in [r for r in tflite.runtimes() if r != "tflite_runtime"]:
+        it = tflite.Interpreter(model_content=content, runtime=runtime)
+        got = it.predict(x, batch_size=64, progress=False)
+        step = it.get_output_details()[0]["quantization"][0] or 0.05
+        assert np.abs(got - want).max() < 4 * step, runtime
+        it.resize_tensor_input(0, [3, 8, 8, 6])
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x[:3])
+        it.invoke()
+        assert np.abs(it.get_tensor(it.get_output_details()[0]["index"]) - want[:3]).max() < 4 * step, runtime
