@@ -12,19 +12,7 @@
 #define KERAS_WHT_AVX2_UNIT 1
 #include "keras_wht/kernels_impl.h"
 
-namespace keras_wht {
-namespace internal {
-void Run1DAvx2(const Wht1DShape& s, const PackedView& p, const float* in, float* out, int64_t b, int64_t e,
-               float* scratch) {
-  Impl<VecAvx2>::Run1D(s, p, in, out, b, e, scratch);
-}
-void Run2DAvx2(const Wht2DShape& s, const PackedView& p, const float* in, float* out, int64_t b, int64_t e,
-               float* scratch) {
-  Impl<VecAvx2>::Run2D(s, p, in, out, b, e, scratch);
-}
-void FwhtAvx2(float* data, int64_t rows, int n) { Impl<VecAvx2>::Fwht(data, rows, n); }
-}  // namespace internal
-}  // namespace keras_wht
+KERAS_WHT_DEFINE_KERNELS(Avx2, VecAvx2)
 
 #if defined(__clang__)
 #pragma clang attribute pop

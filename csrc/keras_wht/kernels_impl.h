@@ -372,4 +372,20 @@ struct Impl {
 }  // namespace
 }  // namespace keras_wht
 
+// The entry points kernels.cc dispatches to, for one instruction set.
+#define KERAS_WHT_DEFINE_KERNELS(Suffix, Vec)                                                             \
+  namespace keras_wht {                                                                                 \
+  namespace internal {                                                                                  \
+  void Run1D##Suffix(const Wht1DShape& s, const PackedView& p, const float* in, float* out, int64_t b,  \
+                     int64_t e, float* scratch) {                                                       \
+    Impl<Vec>::Run1D(s, p, in, out, b, e, scratch);                                                     \
+  }                                                                                                     \
+  void Run2D##Suffix(const Wht2DShape& s, const PackedView& p, const float* in, float* out, int64_t b,  \
+                     int64_t e, float* scratch) {                                                       \
+    Impl<Vec>::Run2D(s, p, in, out, b, e, scratch);                                                     \
+  }                                                                                                     \
+  void Fwht##Suffix(float* data, int64_t rows, int n) { Impl<Vec>::Fwht(data, rows, n); }               \
+  }                                                                                                     \
+  }
+
 #endif  // KERAS_WHT_KERNELS_IMPL_H_
