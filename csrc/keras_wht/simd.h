@@ -10,8 +10,6 @@
 //   Negate<S>(x) x with the lanes whose index has bit S set negated (S < kWidth)
 //   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
 //   MinOr(x, c) likewise min(x, c)
-//   Pow2(n)     2**n for integral n in [-126, 127]
-//   Reciprocal(x)  1/x to float precision for x in [1, 2]
 #ifndef KERAS_WHT_SIMD_H_
 #define KERAS_WHT_SIMD_H_
 
@@ -29,14 +27,11 @@ struct VecScalar {
   static inline T Sub(T a, T b) { return a - b; }
   static inline T Mul(T a, T b) { return a * b; }
   static inline T Div(T a, T b) { return a / b; }
-  static inline T Reciprocal(T x) { return 1.0f / x; }
   static inline T MulAdd(T a, T b, T c) { return a * b + c; }
   static inline T Abs(T x) { return fabsf(x); }
   static inline T CopySign(T magnitude, T sign) { return copysignf(magnitude, sign); }
   static inline T MaxOr(T x, T c) { return x < c ? c : x; }
   static inline T MinOr(T x, T c) { return x > c ? c : x; }
-  static inline T Round(T x) { return nearbyintf(x); }
-  static inline T Pow2(T n) { return isnan(n) ? n : ldexpf(1.0f, static_cast<int>(n)); }
   template <int S> static inline T Flip(T x) { return x; }
   template <int S> static inline T Negate(T x) { return x; }
 };
@@ -64,11 +59,6 @@ struct VecAvx2 {
   static inline T Sub(T a, T b) { return _mm256_sub_ps(a, b); }
   static inline T Mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static inline T Div(T a, T b) { return _mm256_div_ps(a, b); }
-  // 1/x for x in [1, 2]: the 12-bit estimate and one Newton step (relative error ~1e-7).
-  static inline T Reciprocal(T x) {
-    const T r = _mm256_rcp_ps(x);
-    return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
-  }
   static inline T MulAdd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static inline T Abs(T x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
   static inline T CopySign(T magnitude, T sign) {
@@ -78,11 +68,6 @@ struct VecAvx2 {
   // _mm256_max_ps returns its second operand when either is NaN.
   static inline T MaxOr(T x, T c) { return _mm256_max_ps(c, x); }
   static inline T MinOr(T x, T c) { return _mm256_min_ps(c, x); }
-  static inline T Round(T x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static inline T Pow2(T n) {
-    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_castsi256_ps(bits);
-  }
   template <int S> static inline T Flip(T x) {
     if (S == 1) return _mm256_permute_ps(x, 0xB1);  // lanes 1 0 3 2
     if (S == 2) return _mm256_permute_ps(x, 0x4E);  // lanes 2 3 0 1
@@ -111,12 +96,6 @@ struct VecNeon {
   static inline T Sub(T a, T b) { return vsubq_f32(a, b); }
   static inline T Mul(T a, T b) { return vmulq_f32(a, b); }
   static inline T Div(T a, T b) { return vdivq_f32(a, b); }
-  // 1/x for x in [1, 2]: the 8-bit estimate and two Newton steps (relative error ~1e-7).
-  static inline T Reciprocal(T x) {
-    T r = vrecpeq_f32(x);
-    r = vmulq_f32(r, vrecpsq_f32(x, r));
-    return vmulq_f32(r, vrecpsq_f32(x, r));
-  }
   static inline T MulAdd(T a, T b, T c) { return vfmaq_f32(c, a, b); }
   static inline T Abs(T x) { return vabsq_f32(x); }
   static inline T CopySign(T magnitude, T sign) {
@@ -125,11 +104,6 @@ struct VecNeon {
   }
   static inline T MaxOr(T x, T c) { return vmaxq_f32(x, c); }  // NaN in, NaN out
   static inline T MinOr(T x, T c) { return vminq_f32(x, c); }
-  static inline T Round(T x) { return vrndnq_f32(x); }
-  static inline T Pow2(T n) {
-    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23);
-    return vreinterpretq_f32_s32(bits);
-  }
   template <int S> static inline T Flip(T x) {
     if (S == 1) return vrev64q_f32(x);   // lanes 1 0 3 2
     return vextq_f32(x, x, 2);           // S == 2: lanes 2 3 0 1
