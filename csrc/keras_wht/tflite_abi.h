@@ -55,9 +55,14 @@ typedef struct TfLiteQuantization {
   void* params;
 } TfLiteQuantization;
 
+// The real union has typed pointers too; `data` is the one to use.
+typedef union TfLitePtrUnion {
+  void* data;
+} TfLitePtrUnion;
+
 typedef struct TfLiteTensor {
   TfLiteType type;
-  void* data;  // a union of typed pointers in the real header
+  TfLitePtrUnion data;
   TfLiteIntArray* dims;
   TfLiteQuantizationParams params;
   int allocation_type;

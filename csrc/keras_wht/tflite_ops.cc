@@ -171,8 +171,8 @@ TfLiteStatus CheckParameter(TfLiteContext* context, OpData* data, const TfLiteTe
 }
 
 void PackParameters(OpData* data, const TfLiteTensor* scale, const TfLiteTensor* threshold) {
-  const float* s = static_cast<const float*>(scale->data);
-  const float* t = static_cast<const float*>(threshold->data);
+  const float* s = static_cast<const float*>(scale->data.data);
+  const float* t = static_cast<const float*>(threshold->data.data);
   if (data->two_d)
     Pack(data->shape2, s, t, BestIsa(), &data->packed);
   else
@@ -249,7 +249,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     data->out_float.resize(elements);
   }
   data->packed_constant = scale->allocation_type == kTfLiteMmapRo && threshold->allocation_type == kTfLiteMmapRo &&
-                          scale->data != nullptr && threshold->data != nullptr;
+                          scale->data.data != nullptr && threshold->data.data != nullptr;
   if (data->packed_constant) PackParameters(data, scale, threshold);
   return kTfLiteOk;
 }
@@ -264,18 +264,19 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   TfLiteTensor* output = Tensor(context, node->outputs, 0);
   if (input == nullptr || scale == nullptr || threshold == nullptr || output == nullptr)
     return Fail(context, op, "a tensor is missing");
-  if (input->data == nullptr || output->data == nullptr || scale->data == nullptr || threshold->data == nullptr) {
+  if (input->data.data == nullptr || output->data.data == nullptr || scale->data.data == nullptr ||
+      threshold->data.data == nullptr) {
     const int64_t n = data->two_d ? WorkItems(data->shape2, BestIsa()) : data->shape1.rows;
     if (n > 0) return Fail(context, op, "a tensor has no data");
     return kTfLiteOk;
   }
   if (!data->packed_constant) PackParameters(data, scale, threshold);
 
-  const float* in = static_cast<const float*>(input->data);
-  float* out = static_cast<float*>(output->data);
+  const float* in = static_cast<const float*>(input->data.data);
+  float* out = static_cast<float*>(output->data.data);
   const int64_t elements = static_cast<int64_t>(data->in_float.size());
   if (input->type == kTfLiteInt8) {
-    const int8_t* q = static_cast<const int8_t*>(input->data);
+    const int8_t* q = static_cast<const int8_t*>(input->data.data);
     const float s = input->params.scale;
     const int32_t z = input->params.zero_point;
     for (int64_t i = 0; i < elements; ++i) data->in_float[i] = s * static_cast<float>(q[i] - z);
@@ -292,7 +293,7 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
       Run(data->shape1, data->packed, in, out, begin, end, scratch);
   });
   if (input->type == kTfLiteInt8) {
-    int8_t* q = static_cast<int8_t*>(output->data);
+    int8_t* q = static_cast<int8_t*>(output->data.data);
     const float inverse = 1.0f / output->params.scale;
     const int32_t z = output->params.zero_point;
     for (int64_t i = 0; i < elements; ++i) {

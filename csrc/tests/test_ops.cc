@@ -79,7 +79,7 @@ struct Graph {
     for (int d : dims) n *= d > 0 ? d : 0;
     const size_t bytes = n * (type == kTfLiteInt8 ? 1 : 4);
     storage[i].assign(bytes, 0);
-    tensors[i].data = storage[i].data();
+    tensors[i].data.data = storage[i].data();
     tensors[i].bytes = bytes;
     tensors[i].allocation_type = constant ? kTfLiteMmapRo : kTfLiteArenaRw;
     tensors[i].params.scale = type == kTfLiteInt8 ? 0.05f : 0.0f;
@@ -91,7 +91,7 @@ struct Graph {
     size_t n = 1;
     for (int k = 0; k < tensors[3].dims->size; ++k) n *= tensors[3].dims->data[k];
     storage[3].assign(n * (tensors[3].type == kTfLiteInt8 ? 1 : 4), 0);
-    tensors[3].data = storage[3].data();
+    tensors[3].data.data = storage[3].data();
   }
 };
 
