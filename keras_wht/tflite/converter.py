@@ -30,9 +30,10 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             verify=False):
     """Converts a Keras model (with WHT layers or without) to a TFLite flatbuffer.
 
-    The result holds TFLite builtin operators only (no Flex/SELECT_TF ops), so it runs on
-    every TFLite runtime, with XNNPACK on CPUs; the WHT layers lower to small dense matrix
-    products, the fastest of the formulations measured (benchmarks/tflite_layers.py).
+    By default the result holds TFLite builtin operators only (no Flex/SELECT_TF ops), so
+    it runs on every TFLite runtime, with XNNPACK on CPUs; the WHT layers lower to small
+    dense matrix products, the fastest builtin formulation measured. `custom_ops=True`
+    makes each WHT layer one native op instead, faster still (benchmarks/tflite_layers.py).
 
     Args:
         model: a Keras model (Keras 3, or tf_keras with TF_USE_LEGACY_KERAS=1).
@@ -40,8 +41,8 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             custom op (KerasWht1D, KerasWht2D; channel changes and strides stay builtin
             ops around it), with the options as a flexbuffer map and the trained scale and
             threshold as constant inputs; with quantize="int8", int8 inputs and outputs
-            (the kernels compute in float inside). `Interpreter` registers the kernels; C++ apps
-            call keras_wht::RegisterCustomOps (csrc/keras_wht/custom_ops.h). A layer the
+            (the kernels compute in float inside). `Interpreter` registers the kernels;
+            C++ apps call keras_wht::RegisterCustomOps (csrc/keras_wht/custom_ops.h). A layer the
             kernels do not cover (a compute dtype other than float32, blocks over 65536
             elements) stays in builtin ops, with a warning. Needs the kernel library,
             built by pip install.
