@@ -171,9 +171,9 @@ struct Impl {
   // A pass of `stages` (0 to 3) butterfly stages, with addresses by stride where the
   // layouts allow. kFused: the stages, the threshold, the stages again.
   template <bool kFused = false>
-  static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int64_t g, int K,
+  static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int L, int K,
                      int64_t S, int q, const Params& prm) {
-    const int L = Log2(g);
+    const int64_t g = int64_t{1} << L;
     if (from.Linear(L) && to.Linear(L) && add.Linear(L)) {
       switch (stages) {
         case 0: return Pass<1, true, kFused>(from, to, add, g, K, S, q, prm);
@@ -198,20 +198,19 @@ struct Impl {
   // writing dst.
   static void Group(const Layout& src, const Layout& dst, const Layout& add, int L, int K, int q,
                     const Params& prm, float* scratch) {
-    const int64_t g = int64_t{1} << L;
     const Layout none = {nullptr, 0, 0, 0};
     const Layout buf = {scratch, 0, int64_t{K} * W, L};
     const int passes = L == 0 ? 1 : (L + kMaxStages - 1) / kMaxStages;
-    if (passes == 1) return PassOf<true>(L, src, dst, add, g, K, 1, q, prm);
+    if (passes == 1) return PassOf<true>(L, src, dst, add, L, K, 1, q, prm);
     int bit = 0;
     for (int n = 0; n < passes - 1; ++n) {
-      PassOf(PassStages(L, passes, n), n == 0 ? src : buf, buf, none, g, K, int64_t{1} << bit, n == 0 ? q : 0, prm);
+      PassOf(PassStages(L, passes, n), n == 0 ? src : buf, buf, none, L, K, int64_t{1} << bit, n == 0 ? q : 0, prm);
       bit += PassStages(L, passes, n);
     }
-    PassOf<true>(PassStages(L, passes, passes - 1), buf, buf, none, g, K, int64_t{1} << bit, 0, prm);
+    PassOf<true>(PassStages(L, passes, passes - 1), buf, buf, none, L, K, int64_t{1} << bit, 0, prm);
     for (int n = passes - 2; n >= 0; --n) {
       bit -= PassStages(L, passes, n);
-      PassOf(PassStages(L, passes, n), buf, n == 0 ? dst : buf, n == 0 ? add : none, g, K, int64_t{1} << bit,
+      PassOf(PassStages(L, passes, n), buf, n == 0 ? dst : buf, n == 0 ? add : none, L, K, int64_t{1} << bit,
              n == 0 ? q : 0, prm);
     }
   }
@@ -245,7 +244,7 @@ struct Impl {
       const int passes = (L + kMaxStages - 1) / kMaxStages;
       for (int n = 0, bit = 0; n < passes; ++n) {
         const int stages = PassStages(L, passes, n);
-        PassOf(stages, layout, layout, none, int64_t{1} << L, 1, int64_t{1} << bit, n == 0 ? q : 0, unused);
+        PassOf(stages, layout, layout, none, L, 1, int64_t{1} << bit, n == 0 ? q : 0, unused);
         bit += stages;
       }
     }
@@ -297,25 +296,40 @@ struct Impl {
   // Work item = (image, tile, chunk of ChannelChunk() channels). Whole tiles of whole
   // chunks go straight from the input to the output; edge tiles and a last, partial
   // chunk go through a zero-padded copy.
-  // Asks for the input and output lines of a coming work item ahead of time: the tile's
-  // positions lie a row of channels apart, a pattern the hardware prefetchers miss.
-  static void Prefetch(const Wht2DShape& s, const float* in, float* out, int64_t item, int64_t chunks,
-                       int64_t tiles_w, int64_t tiles_h, int64_t E) {
-#if defined(__GNUC__) || defined(__clang__)
+  // A 2-D work item: an image's tile and a chunk of E channels, by its first element
+  // (`corner`, at row h0, column w0, channel c0) and its channel count.
+  struct TileItem {
+    int64_t h0, w0, c0, width, corner;
+  };
+
+  static TileItem Decode(const Wht2DShape& s, int64_t item, int64_t E) {
+    const int64_t C = s.channels, chunks = (C + E - 1) / E;
+    const int64_t tiles_w = (s.width + s.block_w - 1) / s.block_w, tiles_h = (s.height + s.block_h - 1) / s.block_h;
     const int64_t chunk = item % chunks, tw = item / chunks % tiles_w, th = item / chunks / tiles_w % tiles_h;
     const int64_t n = item / chunks / tiles_w / tiles_h;
-    const int64_t h0 = th * s.block_h, w0 = tw * s.block_w, C = s.channels;
-    const int64_t width = C - chunk * E < E ? C - chunk * E : E;
-    for (int64_t h = h0; h < h0 + s.block_h && h < s.height; ++h)
-      for (int64_t w = w0; w < w0 + s.block_w && w < s.width; ++w) {
-        const int64_t at = ((n * s.height + h) * s.width + w) * C + chunk * E;
-        for (int64_t c = 0; c < width; c += 16) {
+    TileItem t;
+    t.h0 = th * s.block_h;
+    t.w0 = tw * s.block_w;
+    t.c0 = chunk * E;
+    t.width = C - t.c0 < E ? C - t.c0 : E;
+    t.corner = ((n * s.height + t.h0) * s.width + t.w0) * C + t.c0;
+    return t;
+  }
+
+  // Asks for the input and output lines of a coming work item ahead of time: the tile's
+  // positions lie a row of channels apart, a pattern the hardware prefetchers miss.
+  static void Prefetch(const Wht2DShape& s, const float* in, float* out, const TileItem& t) {
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t h = t.h0; h < t.h0 + s.block_h && h < s.height; ++h)
+      for (int64_t w = t.w0; w < t.w0 + s.block_w && w < s.width; ++w) {
+        const int64_t at = t.corner + ((h - t.h0) * s.width + (w - t.w0)) * s.channels;
+        for (int64_t c = 0; c < t.width; c += 16) {
           __builtin_prefetch(in + at + c, 0);
           __builtin_prefetch(out + at + c, 1);
         }
       }
 #else
-    (void)s, (void)in, (void)out, (void)item, (void)chunks, (void)tiles_w, (void)tiles_h, (void)E;
+    (void)s, (void)in, (void)out, (void)t;
 #endif
   }
 
@@ -323,29 +337,17 @@ struct Impl {
                     int64_t end, float* scratch) {
     const int64_t H = s.height, Wd = s.width, C = s.channels;
     const int bh = s.block_h, bw = s.block_w;
-    const int64_t tiles_h = (H + bh - 1) / bh, tiles_w = (Wd + bw - 1) / bw;
-    const int64_t E = ChannelChunk(C, W), chunks = (C + E - 1) / E, padded_c = chunks * E;
-    const int L = Log2(int64_t{bh} * bw), bits_w = Log2(bw);
-    const int64_t n_pos = int64_t{1} << L;
-    float* staging = scratch + n_pos * E;
+    const int64_t E = ChannelChunk(C, W), padded_c = (C + E - 1) / E * E;
+    const int L = Log2(int64_t{bh} * bw), bits_w = Log2(bw), K = static_cast<int>(E / W);
+    float* staging = scratch + (int64_t{1} << L) * E;
     for (int64_t item = begin; item < end; ++item) {
-      int64_t rest = item;
-      const int64_t chunk = rest % chunks;
-      rest /= chunks;
-      const int64_t tw = rest % tiles_w;
-      rest /= tiles_w;
-      const int64_t th = rest % tiles_h;
-      const int64_t n = rest / tiles_h;
-      const int64_t c0 = chunk * E, h0 = th * bh, w0 = tw * bw;
-      const int64_t width = C - c0 < E ? C - c0 : E;
-      const int K = static_cast<int>(E / W);
-      const Params prm = s.per_channel ? Params{pk.scale + c0, pk.threshold + c0, padded_c, W, pk.out_norm}
+      const TileItem t = Decode(s, item, E);
+      const Params prm = s.per_channel ? Params{pk.scale + t.c0, pk.threshold + t.c0, padded_c, W, pk.out_norm}
                                        : Params{pk.scale, pk.threshold, W, 0, pk.out_norm};
-      const int64_t corner = ((n * H + h0) * Wd + w0) * C + c0;
-      if (item + 1 < end) Prefetch(s, in, out, item + 1, chunks, tiles_w, tiles_h, E);
-      if (width == E && h0 + bh <= H && w0 + bw <= Wd) {
-        const Layout src = {const_cast<float*>(in) + corner, Wd * C, C, bits_w};
-        const Layout dst = {out + corner, Wd * C, C, bits_w};
+      if (item + 1 < end) Prefetch(s, in, out, Decode(s, item + 1, E));
+      if (t.width == E && t.h0 + bh <= H && t.w0 + bw <= Wd) {
+        const Layout src = {const_cast<float*>(in) + t.corner, Wd * C, C, bits_w};
+        const Layout dst = {out + t.corner, Wd * C, C, bits_w};
         const Layout add = {s.residual ? src.base : nullptr, Wd * C, C, bits_w};
         Group(src, dst, add, L, K, 0, prm, scratch);
         continue;
@@ -353,17 +355,17 @@ struct Impl {
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
           float* to = staging + (int64_t{i} * bw + j) * E;
-          const bool inside = h0 + i < H && w0 + j < Wd;
-          const float* from = in + corner + (int64_t{i} * Wd + j) * C;
-          for (int64_t c = 0; c < E; ++c) to[c] = inside && c < width ? from[c] : 0.0f;
+          const bool inside = t.h0 + i < H && t.w0 + j < Wd;
+          const float* from = inside ? in + t.corner + (int64_t{i} * Wd + j) * C : nullptr;
+          for (int64_t c = 0; c < E; ++c) to[c] = inside && c < t.width ? from[c] : 0.0f;
         }
       const Layout buf = {staging, 0, E, L};
       Group(buf, buf, Layout{nullptr, 0, 0, 0}, L, K, 0, prm, scratch);
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
-          if (h0 + i >= H || w0 + j >= Wd) continue;
-          const int64_t at = corner + (int64_t{i} * Wd + j) * C;
-          CopyOut(out + at, staging + (int64_t{i} * bw + j) * E, s.residual ? in + at : nullptr, width);
+          if (t.h0 + i >= H || t.w0 + j >= Wd) continue;
+          const int64_t at = t.corner + (int64_t{i} * Wd + j) * C;
+          CopyOut(out + at, staging + (int64_t{i} * bw + j) * E, s.residual ? in + at : nullptr, t.width);
         }
     }
   }

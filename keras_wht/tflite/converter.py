@@ -113,7 +113,7 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
                 _custom_ops_before_calibration(converter, records)
             content = _quietly(converter.convert)
         if quantize == "int8":
-            content, _ = flatbuffer.int8_custom_operators(content, native.OPS)
+            content = flatbuffer.int8_custom_operators(content, native.OPS)
         else:
             content = _with_custom_ops(content, records)
     else:

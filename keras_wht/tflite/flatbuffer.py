@@ -91,8 +91,6 @@ def int8_interface(content, input_ranges, output_ranges):
     a DEQUANTIZE or QUANTIZE op is put in, on an asymmetric int8 grid spanning
     `input_ranges[k]` or `output_ranges[k]` ((low, high) pairs).
     """
-    import flatbuffers
-
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     graph = model.subgraphs[0]
@@ -157,9 +155,7 @@ def int8_interface(content, input_ranges, output_ranges):
     for signature in model.signatureDefs or []:
         for entry in list(signature.inputs or []) + list(signature.outputs or []):
             entry.tensorIndex = renamed.get(int(entry.tensorIndex), entry.tensorIndex)
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
-    return bytes(builder.Output())
+    return _packed(model, len(content))
 
 
 def replace_custom_operators(content, placeholder, replacements):
@@ -171,7 +167,6 @@ def replace_custom_operators(content, placeholder, replacements):
     the data stays its first input, each array becomes a new constant input after it,
     and the options are set. Returns (model bytes, the keys found).
     """
-    import flatbuffers
     import numpy as np
 
     schema = _schema()
@@ -241,9 +236,7 @@ def replace_custom_operators(content, placeholder, replacements):
         graph.operators = [op for op in graph.operators
                            if not any(op is o for o in orphans) or int(op.outputs[0]) in used]
     _drop_unused_opcodes(model)
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
-    return bytes(builder.Output()), found
+    return _packed(model, len(content)), found
 
 
 def _drop_unused_opcodes(model):
@@ -259,13 +252,10 @@ def int8_custom_operators(content, codes):
     """Custom operators with a code in `codes` that sit between a DEQUANTIZE (int8 to
     float) and a QUANTIZE (float to int8) take the int8 tensors directly (their kernels
     have int8 inputs and outputs); the two ops are dropped. Only per-tensor
-    quantization qualifies. Returns (model bytes, how many operators changed)."""
-    import flatbuffers
-
+    quantization qualifies. Returns the model bytes."""
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     names = {code.encode() for code in codes}
-    changed = 0
 
     def builtin(op, code):
         oc = model.operatorCodes[op.opcodeIndex]
@@ -300,8 +290,14 @@ def int8_custom_operators(content, codes):
                 continue
             op.inputs[0], op.outputs[0] = int(dequantize.inputs[0]), int(quantize.outputs[0])
             dropped |= {before, after[0]}
-            changed += 1
         graph.operators = [op for k, op in enumerate(ops) if k not in dropped]
-    builder = flatbuffers.Builder(len(content) + 1024)
+    return _packed(model, len(content))
+
+
+def _packed(model, size):
+    """The bytes of a ModelT (object API), with TFLite's file identifier."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size + 1024)
     builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
-    return bytes(builder.Output()), changed
+    return bytes(builder.Output())

@@ -51,19 +51,14 @@ class Interpreter:
             if not os.path.isfile(model_path):
                 raise FileNotFoundError(f"`model_path` {model_path!r} does not exist.")
             with open(model_path, "rb") as f:
-                head = f.read(8)
-            if not flatbuffer.is_tflite(head):
+                stored = f.read()
+            if not flatbuffer.is_tflite(stored):
                 raise ValueError(f"`model_path` {model_path!r} is not a TFLite model (no TFL3 file identifier).")
         elif not isinstance(model_content, (bytes, bytearray)) or not flatbuffer.is_tflite(model_content):
             raise ValueError("`model_content` must be the bytes of a TFLite model (with the TFL3 file identifier).")
         num_threads = _checks.positive_int("num_threads", num_threads, allow_none=True)
         content = bytes(model_content) if model_content is not None else None
-        if model_path is not None:
-            with open(model_path, "rb") as f:
-                ops = set(flatbuffer.operators(f.read()))
-        else:
-            ops = set(flatbuffer.operators(content))
-        self.custom_ops = sorted(ops & set(native.OPS))
+        self.custom_ops = sorted(set(flatbuffer.operators(stored if content is None else content)) & set(native.OPS))
         if self.custom_ops:
             native.library()  # CustomOpsUnavailable, saying how to build them, if missing
             kwargs["custom_op_registerers"] = [*native.custom_op_registerers(),
@@ -92,11 +87,15 @@ class Interpreter:
         QUANTIZE, every value off after a resize from batch 1 to 64, right when the
         interpreter was made at batch 64 or run without XNNPACK.
         """
-        self._input_shapes[int(input_index)] = (list(tensor_size), strict)
+        inputs = [d["index"] for d in self._interpreter.get_input_details()]
+        if input_index not in inputs:
+            raise ValueError(f"`input_index` must be one of the model's input tensors {inputs}, got {input_index!r}.")
+        shapes = {**self._input_shapes, int(input_index): (list(tensor_size), strict)}
         fresh = self._make()
-        for index, (shape, exact) in self._input_shapes.items():
+        for index, (shape, exact) in shapes.items():
             fresh.resize_tensor_input(index, shape, strict=exact)
-        self._interpreter = fresh
+        # Only a resize the runtime took is kept (a rejected one would fail every later one).
+        self._input_shapes, self._interpreter = shapes, fresh
 
     def predict(self, x, batch_size=32, *, progress=None):
         """Runs inputs through the model in batches; returns NumPy outputs.

@@ -106,3 +106,14 @@ def test_resizing_gives_the_outputs_of_a_model_made_at_that_size():
         it.set_tensor(it.get_input_details()[0]["index"], x[:3])
         it.invoke()
         assert np.abs(it.get_tensor(it.get_output_details()[0]["index"]) - want[:3]).max() < 4 * step, runtime
+
+
+def test_a_rejected_resize_leaves_the_interpreter_usable(content):
+    it = tflite.Interpreter(model_content=content)
+    with pytest.raises(ValueError, match=r"`input_index` must be one of the model's input tensors \[0\], got 10000"):
+        it.resize_tensor_input(10_000, [2, 8, 8, 2])
+    with pytest.raises(RuntimeError, match="ResizeInputTensorStrict only allows mutating unknown dimensions"):
+        it.resize_tensor_input(0, [2, 8, 8, 3], strict=True)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], [2, 8, 8, 2])
+    it.allocate_tensors()
+    assert list(it.get_input_details()[0]["shape"]) == [2, 8, 8, 2]
