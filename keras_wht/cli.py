@@ -1,4 +1,4 @@
-"""The keras-wht command: info, models, train, convert, demo."""
+"""The keras-wht command: info, models, train, convert, bench, demo."""
 
 import argparse
 import importlib.metadata
@@ -185,6 +185,96 @@ def _convert(args):
     return 0
 
 
+def _int_list(text, name):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"`{name}` must be a comma-separated list of integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"`{name}` must list integers of at least 1, got {text!r}")
+    return tuple(dict.fromkeys(values))
+
+
+def _bench(args):
+    from keras_wht.bench import paths
+
+    try:
+        threads = _int_list(args.threads, "--threads")
+        if args.repeats < 1:
+            raise ValueError(f"`--repeats` must be at least 1, got {args.repeats}")
+        chosen = paths.check(args.paths.split(",")) if args.paths else paths.default_paths()
+    except (ValueError, ImportError) as err:
+        return _fail("bench", err)
+    keras_threads = paths.set_keras_threads(max(threads))  # before TensorFlow runs anything
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from keras_wht.bench import layers, models, report
+
+    settings = {"paths": list(chosen), "threads": list(threads), "keras_threads": keras_threads,
+                "schedule": args.schedule, "repeats": args.repeats, "memory": args.memory, "runtime": args.runtime}
+    options = dict(paths=chosen, threads=threads, schedule=args.schedule, repeats=args.repeats, memory=args.memory,
+                   runtime=args.runtime)
+    try:
+        if args.what == "layers":
+            settings["size"] = args.size
+            steps = len(layers.cases(args.size)) * len(chosen)
+            work = lambda step: layers.run(args.size, step=step, **options)  # noqa: E731
+        else:
+            sizes = tuple(args.input_size or models.INPUT_SIZES)
+            names = args.model or None
+            wht = args.wht[0] if args.wht and len(args.wht) == 1 else (args.wht or "paper")
+            settings.update(models=names or list(models.builders.BUILDERS), wht=wht, input_sizes=list(sizes))
+            steps = len(settings["models"]) * len(sizes) * len(chosen)
+            work = lambda step: models.run(names, wht=wht, input_sizes=sizes, step=step, **options)  # noqa: E731
+        console = Console(stderr=True)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("bench", total=steps)
+
+            def step(description):  # called as each (case, path) starts: the one before is done
+                progress.update(task, description=description, completed=step.done)
+                step.done += 1
+
+            step.done = 0
+            rows = work(step)
+    except (ValueError, ImportError, RuntimeError) as err:
+        return _fail("bench", err)
+    doc = report.document(args.what, rows, settings, runtime=args.runtime)
+    _write_bench(doc, args)
+    return 0
+
+
+def _write_bench(doc, args):
+    import json
+
+    from rich.console import Console
+
+    from keras_wht.bench import report
+
+    to_stdout = "-" in (args.json, args.markdown)
+    if not to_stdout:
+        console = Console()
+        console.print(report.table(doc), width=None if console.is_terminal else 150)
+    if args.out:
+        written = report.write(doc, args.out)
+        if not to_stdout:
+            print("wrote " + ", ".join(written.values()))
+    if args.json:
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text)
+    if args.markdown:
+        if args.markdown == "-":
+            print(report.markdown(doc), end="")
+        else:
+            with open(args.markdown, "w") as f:
+                f.write(report.markdown(doc))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-wht", description="Walsh-Hadamard-transform layers for Keras and TFLite.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -230,6 +320,34 @@ def build_parser():
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the parity check against the Keras model")
 
+    p = commands.add_parser("bench", help="latency, size and memory: WHT layers and networks against convolutions")
+    whats = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    for what, text in (("layers", "the paper's layer test: WHT2D vs 3x3 conv and squeeze-excite, WHT1D vs 1x1 conv"),
+                       ("models", "each model builder's network, plain against its WHT presets")):
+        q = whats.add_parser(what, help=text)
+        if what == "layers":
+            q.add_argument("--size", choices=["paper", "full", "tiny"], default="full",
+                           help="paper: the paper's two shapes; full (default): more shapes and block sizes; tiny")
+            q.add_argument("--repeats", type=int, default=50, help="timed calls per model (default 50)")
+        else:
+            q.add_argument("--model", action="append", help="only this model (repeatable; default: all four)")
+            q.add_argument("--wht", action="append", help="'paper' (default: the paper's preset per model), 'all', "
+                           "or a preset name (repeatable)")
+            q.add_argument("--input-size", type=int, action="append", help="square input size (repeatable; "
+                           "default 32 and 224)")
+            q.add_argument("--repeats", type=int, default=20, help="timed calls per model (default 20)")
+        q.add_argument("--paths", default=None, help="comma-separated: keras, function, builtin, custom, int8 "
+                       "(default: all this installation runs)")
+        q.add_argument("--threads", default="1", help="comma-separated TFLite thread counts (default 1), e.g. 1,2,4")
+        q.add_argument("--schedule", choices=["warm", "cold"], default="warm",
+                       help="warm (default): rounds of calls per model; cold: models called alternately")
+        q.add_argument("--no-memory", dest="memory", action="store_false",
+                       help="skip the peak-memory measurement (a fresh process per TFLite model)")
+        q.add_argument("--runtime", default=None, help="ai_edge_litert, tensorflow or tflite_runtime")
+        q.add_argument("--out", default=None, help="write JSON, Markdown and PNG plots into this folder")
+        q.add_argument("--json", default=None, help="write the JSON report to this file ('-': standard output)")
+        q.add_argument("--markdown", default=None, help="write the Markdown table to this file ('-': standard output)")
+
     p = commands.add_parser("demo", help="train WHT layers against convolutions on the offline digits set")
     p.add_argument("--epochs", type=int, default=15, help="training epochs per model (default 15)")
     p.add_argument("--seed", type=int, default=0)
@@ -252,6 +370,8 @@ def main(argv=None):
         return _train(args)
     if args.command == "convert":
         return _convert(args)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "demo":
         from keras_wht import demo
 
