@@ -207,7 +207,6 @@ def _bench(args):
         return _fail("bench", err)
     keras_threads = paths.set_keras_threads(max(threads))  # before TensorFlow runs anything
 
-    from rich.console import Console
     from rich.progress import Progress
 
     from keras_wht.bench import layers, models, report
@@ -228,7 +227,7 @@ def _bench(args):
             settings.update(models=names or list(models.builders.BUILDERS), wht=wht, input_sizes=list(sizes))
             steps = len(settings["models"]) * len(sizes) * len(chosen)
             work = lambda step: models.run(names, wht=wht, input_sizes=sizes, step=step, **options)  # noqa: E731
-        console = Console(stderr=True)
+        console = report.console(stderr=True)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("bench", total=steps)
 
@@ -248,14 +247,11 @@ def _bench(args):
 def _write_bench(doc, args):
     import json
 
-    from rich.console import Console
-
     from keras_wht.bench import report
 
     to_stdout = "-" in (args.json, args.markdown)
     if not to_stdout:
-        console = Console()
-        console.print(report.table(doc), width=None if console.is_terminal else 150)
+        report.console().print(report.table(doc))
     if args.out:
         written = report.write(doc, args.out)
         if not to_stdout:
@@ -273,6 +269,20 @@ def _write_bench(doc, args):
         else:
             with open(args.markdown, "w") as f:
                 f.write(report.markdown(doc))
+
+
+def _demo(args):
+    from keras_wht import models
+
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 15)
+    if epochs < 1:
+        return _fail("demo", f"`--epochs` must be at least 1, got {epochs}")
+    if args.wht not in models.presets("mobilenet_v2"):
+        return _fail("demo", f"`--wht` must be a MobileNetV2 preset ({', '.join(models.presets('mobilenet_v2'))}), "
+                             f"got {args.wht!r}")
+    from keras_wht import demo
+
+    return demo.run(epochs=epochs, seed=args.seed, out=args.out, wht=args.wht, quick=args.quick)
 
 
 def build_parser():
@@ -348,9 +358,12 @@ def build_parser():
         q.add_argument("--json", default=None, help="write the JSON report to this file ('-': standard output)")
         q.add_argument("--markdown", default=None, help="write the Markdown table to this file ('-': standard output)")
 
-    p = commands.add_parser("demo", help="train WHT layers against convolutions on the offline digits set")
-    p.add_argument("--epochs", type=int, default=15, help="training epochs per model (default 15)")
+    p = commands.add_parser("demo", help="MobileNetV2 with WHT layers against the plain one: train on digits, "
+                            "convert, check, benchmark, report")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per network (default 15; 1 with --quick)")
+    p.add_argument("--wht", default="paper-540k", help="the MobileNetV2 WHT preset (default paper-540k)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch, tiny layer shapes, 5 timed calls")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     return parser
 
@@ -373,12 +386,7 @@ def main(argv=None):
     if args.command == "bench":
         return _bench(args)
     if args.command == "demo":
-        from keras_wht import demo
-
-        if args.epochs < 1:
-            print(f"keras-wht demo: --epochs must be at least 1, got {args.epochs}", file=sys.stderr)
-            return 2
-        return demo.run(epochs=args.epochs, seed=args.seed, out=args.out)
+        return _demo(args)
     return 2
 
 

@@ -10,7 +10,7 @@ from keras_wht.bench import timing
 
 
 def compare(case, models, x, *, paths, threads=(1,), schedule="warm", repeats=20, memory=True, runtime=None,
-            calibration=None, step=None):
+            calibration=None, converted=None, step=None):
     """Rows for `models` ({name: Keras model}, the baseline first) on input `x`.
 
     Args:
@@ -25,6 +25,8 @@ def compare(case, models, x, *, paths, threads=(1,), schedule="warm", repeats=20
             first thread count).
         runtime: the TFLite runtime (None: the Interpreter's default).
         calibration: int8 calibration inputs (default: `x` with noise).
+        converted: {(model name, path): flatbuffer} of models already converted; the
+            conversions made here are added to it.
         step: called with a description before each path, for progress display.
     """
     import numpy as np
@@ -43,7 +45,11 @@ def compare(case, models, x, *, paths, threads=(1,), schedule="warm", repeats=20
             seconds = timing.interleaved(runs, repeats=repeats, schedule=schedule)
             rows += _rows(common, models, names, path, paths_.keras_threads(), seconds, {}, {})
             continue
-        contents = {n: paths_.convert(models[n], path, calibration) for n in names}
+        converted = {} if converted is None else converted
+        for n in names:
+            if (n, path) not in converted:
+                converted[n, path] = paths_.convert(models[n], path, calibration)
+        contents = {n: converted[n, path] for n in names}
         for count in threads:
             runs = [paths_.tflite_runner(contents[n], x, threads=count, runtime=runtime) for n in names]
             seconds = timing.interleaved(runs, repeats=repeats, schedule=schedule)

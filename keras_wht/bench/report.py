@@ -128,6 +128,16 @@ def title(doc):
             f", kernels {env['kernels'] or 'not built'}, {s['schedule']} caches, median of {s['repeats']}")
 
 
+def console(**kwargs):
+    """A rich Console; wide enough for the tables when the output is not a terminal."""
+    from rich.console import Console
+
+    out = Console(**kwargs)
+    if not out.is_terminal:
+        out = Console(width=150, **kwargs)
+    return out
+
+
 def table(doc):
     """A rich Table of the rows."""
     from rich.table import Table
