@@ -224,7 +224,7 @@ def _bench(args):
             sizes = tuple(args.input_size or models.INPUT_SIZES)
             names = args.model or None
             wht = args.wht[0] if args.wht and len(args.wht) == 1 else (args.wht or "paper")
-            settings.update(models=names or list(models.builders.BUILDERS), wht=wht, input_sizes=list(sizes))
+            settings.update(models=list(models.plan(names, wht, sizes)), wht=wht, input_sizes=list(sizes))
             steps = len(settings["models"]) * len(sizes) * len(chosen)
             work = lambda step: models.run(names, wht=wht, input_sizes=sizes, step=step, **options)  # noqa: E731
         console = report.console(stderr=True)
@@ -274,7 +274,7 @@ def _write_bench(doc, args):
 def _demo(args):
     from keras_wht import models
 
-    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 15)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 30)
     if epochs < 1:
         return _fail("demo", f"`--epochs` must be at least 1, got {epochs}")
     if args.wht not in models.presets("mobilenet_v2"):
@@ -360,7 +360,7 @@ def build_parser():
 
     p = commands.add_parser("demo", help="MobileNetV2 with WHT layers against the plain one: train on digits, "
                             "convert, check, benchmark, report")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per network (default 15; 1 with --quick)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per network (default 30; 1 with --quick)")
     p.add_argument("--wht", default="paper-540k", help="the MobileNetV2 WHT preset (default paper-540k)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch, tiny layer shapes, 5 timed calls")

@@ -142,7 +142,7 @@ def _markdown(summary, bench_models, bench_layers):
     return "\n".join(lines) + "\n"
 
 
-def run(*, epochs=15, seed=0, out="runs/demo", wht="paper-540k", quick=False):
+def run(*, epochs=30, seed=0, out="runs/demo", wht="paper-540k", quick=False):
     """Runs the demo into `out`; returns the exit status (0, or 1 with the reason printed)."""
     from keras_wht.bench import report
     from keras_wht.tflite import custom_ops

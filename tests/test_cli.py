@@ -39,22 +39,70 @@ def test_no_command_is_an_error():
 
 
 @pytest.mark.slow
-def test_demo_trains_saves_and_reports(tmp_path):
+def test_demo_trains_converts_checks_benchmarks_and_reports(tmp_path):
+    import jsonschema
+    import numpy as np
+
+    from keras_wht.bench import report as bench_report
+    from keras_wht.models import MobileNetV2
+    from keras_wht.tflite import custom_ops
+
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--epochs", "2", "--out", str(out)]) == 0
+    assert cli.main(["demo", "--quick", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    wht, conv = report["results"]["wht"], report["results"]["conv"]
-    assert wht["replaced_layer_parameters"] == 2 * 8 * 8 + 2 * 32  # WHT2D 8x8, WHT1D over 32 channels
-    assert conv["replaced_layer_parameters"] == (9 * 32 * 32 + 32) + (32 * 32 + 32)
-    assert wht["reload_max_abs_diff"] == 0.0
-    assert 0.0 <= wht["test_accuracy"] <= 1.0
-    assert (out / "wht.keras").exists() and (out / "wht.tflite").exists()
-    for result in (wht, conv):
-        assert result["tflite"]["parity"] <= 1e-4
-        assert result["tflite"]["accuracy"] == pytest.approx(result["test_accuracy"], abs=2 / 359)
-        assert result["tflite"]["invoke_us"] > 0
+    assert report["epochs"] == 1 and report["wht"] == "paper-540k"
+    training = report["training"]
+    assert training["plain"]["parameters"] == MobileNetV2((32, 32, 3), classes=10).count_params()
+    assert training["paper-540k"]["parameters"] == 533_834  # the paper's 540K network
+    expected = {"plain (builtin)", "paper-540k (builtin)"} | ({"paper-540k (custom)"} if custom_ops.available() else set())
+    assert set(report["tflite"]) == expected
+    for name, converted in report["tflite"].items():
+        assert converted["parity"] <= 1e-4
+        keras_accuracy = training[name.split(" ")[0]]["test_accuracy"]
+        assert converted["test_accuracy"] == pytest.approx(keras_accuracy, abs=2 / 359)
+        assert os.path.getsize(converted["file"]) == converted["bytes"]
+    if custom_ops.available():  # one op per WHT layer instead of their lowering
+        assert report["tflite"]["paper-540k (custom)"]["operators"] < report["tflite"]["paper-540k (builtin)"]["operators"]
+    for kind in ("models", "layers"):
+        doc = json.loads((out / f"bench-{kind}.json").read_text())
+        jsonschema.validate(doc, bench_report.SCHEMA)
+        assert doc == report[f"bench_{kind}"]
+    networks = {(r["model"], r["path"]) for r in report["bench_models"]["rows"]}
+    assert ("plain", "builtin") in networks and ("paper-540k", "builtin") in networks
+    for name in ("training.png", "bench-models-latency.png", "bench-layers-speedup.png"):
+        with open(out / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    text = (out / "report.md").read_text()
+    assert "| paper-540k | 533,834 |" in text and "## The paper's layer test" in text
+    assert (out / "plain" / "model.keras").exists() and np.isfinite(training["plain"]["test_loss"])
 
 
-def test_demo_rejects_zero_epochs(capsys):
-    assert cli.main(["demo", "--epochs", "0"]) == 2
-    assert "--epochs must be at least 1, got 0" in capsys.readouterr().err
+def test_demo_fails_loudly_when_parity_does_not_hold(tmp_path, monkeypatch, capsys):
+    import keras
+
+    from keras_wht import demo, tflite
+
+    def tiny(name, wht, **_):
+        model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
+                                  keras.layers.Dense(10)])
+        return model, {"parameters": model.count_params(), "test_accuracy": 0.0}, []
+
+    def differs(model, content, **_):
+        raise tflite.ParityError("output 0 differs from Keras by 0.5 (tolerance 0.0001)")
+
+    monkeypatch.setattr(demo, "_train", tiny)
+    monkeypatch.setattr(tflite, "check_parity", differs)
+    assert cli.main(["demo", "--quick", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("keras-wht demo failed: the plain network's TFLite conversion (builtin ops): "
+                   "output 0 differs from Keras by 0.5 (tolerance 0.0001)")
+    assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "`--epochs` must be at least 1, got 0"),
+    (["--wht", "nope"], "`--wht` must be a MobileNetV2 preset (last-third, paper-540k, paper-947k), got 'nope'"),
+])
+def test_demo_rejects_bad_arguments(argv, message, capsys):
+    assert cli.main(["demo", *argv]) == 2
+    assert capsys.readouterr().err.strip() == f"keras-wht demo: {message}"

@@ -39,21 +39,26 @@ def build(model, wht, size, classes=10):
     return builders.get(model)((size, size, 3), classes=classes, wht=wht, **extra)
 
 
-def run(names=None, *, wht="paper", input_sizes=INPUT_SIZES, paths, threads=(1,), schedule="warm", repeats=20,
-        memory=True, runtime=None, step=None):
-    """Rows (`report.ROW_FIELDS`) for each network: see `compare.compare`; "plain" is the baseline."""
-    from keras_wht.bench.compare import compare
-
+def plan(names, wht, input_sizes):
+    """{model: [presets]} for `names` (None: every builder) and `wht`; checks `input_sizes`."""
     names = list(names or builders.BUILDERS)
     for name in names:
         builders.get(name)
     for size in input_sizes:
         if not isinstance(size, int) or size < 32:
             raise ValueError(f"`input_sizes` must be integers of at least 32, got {size!r}.")
-    chosen = {name: presets_of(name, wht) for name in names}
+    return {name: presets_of(name, wht) for name in names}
+
+
+def run(names=None, *, wht="paper", input_sizes=INPUT_SIZES, paths, threads=(1,), schedule="warm", repeats=20,
+        memory=True, runtime=None, step=None):
+    """Rows (`report.ROW_FIELDS`) for each network: see `compare.compare`; "plain" is the baseline."""
+    from keras_wht.bench.compare import compare
+
+    chosen = plan(names, wht, input_sizes)
     rows = []
     for size in input_sizes:
-        for name in names:
+        for name in chosen:
             keras.utils.set_random_seed(0)
             networks = {"plain": build(name, None, size)}
             networks.update({preset: build(name, preset, size) for preset in chosen[name]})
