@@ -64,7 +64,10 @@ $(OLD_BIN)/python: | apt-packages
 test-tflite-runtime: $(OLD_BIN)/python
 	KERAS_WHT_EXPECT_RUNTIMES=tflite_runtime,tensorflow $(OLD_BIN)/python -m pytest -n 2 -q -m "not slow" tests/tflite
 
+# The README's benchmark tables and plot (into docs/bench), then the formulation and kernel benchmarks.
 bench: install
+	$(BIN)/keras-wht bench layers --threads 1,2 --out docs/bench
+	$(BIN)/keras-wht bench models --paths builtin,custom --out docs/bench
 	$(BIN)/python benchmarks/fwht_formulations.py
 	$(BIN)/python benchmarks/tflite_layers.py
 

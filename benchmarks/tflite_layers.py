@@ -15,16 +15,13 @@ flush them). Peak memory is the
 resident-set peak of a fresh process that loads the runtime and the model and runs it
 once, as the paper measured RAM. The transform's throughput counts n log2 n additions
 and subtractions per length-n transform (FFHT's measure: about 30 billion per second on
-one x86 core). Targets: issue 5.
+one x86 core). Targets: issue 5. `keras-wht bench layers` times more shapes, paths and
+thread counts, and writes a report.
 """
 
 import argparse
 import ctypes
 import os
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,6 +30,7 @@ import numpy as np  # noqa: E402
 
 from keras_wht import tflite  # noqa: E402
 from keras_wht._keras import keras  # noqa: E402
+from keras_wht.bench import paths, timing  # noqa: E402
 from keras_wht.layers import WHT1D, WHT2D  # noqa: E402
 from keras_wht.tflite import custom_ops  # noqa: E402
 
@@ -43,62 +41,20 @@ PAIRS = [
 ]
 FFHT_ADDS_PER_SECOND = 30e9
 
-# VmHWM: the process's resident-set peak (ru_maxrss would carry over the parent's peak
-# across fork and exec).
-PEAK_SCRIPT = """
-import sys
-import numpy as np
-from keras_wht.tflite import Interpreter
-it = Interpreter(model_path=sys.argv[1], num_threads=int(sys.argv[2]), runtime=sys.argv[3] or None)
-detail = it.get_input_details()[0]
-it.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-it.invoke()
-print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
-"""
-
-
 def model_bytes(layer, shape, custom_ops):
     model = keras.Sequential([keras.Input(shape[1:], batch_size=shape[0]), layer])
     return tflite.convert(model, custom_ops=custom_ops)
 
 
 def invoker(content, shape, threads, runtime):
-    it = tflite.Interpreter(model_content=content, num_threads=threads, runtime=runtime)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    it.set_tensor(it.get_input_details()[0]["index"], x)
-    return it.invoke
+    return paths.tflite_runner(content, x, threads=threads, runtime=runtime)
 
 
-def measure(runs, repeats, round_size=5):
-    """Median ms per model: (warm, cold) schedules (see the module docstring)."""
-    for run in runs:
-        for _ in range(3):
-            run()
-    warm, cold = [[] for _ in runs], [[] for _ in runs]
-    for _ in range(max(1, repeats // round_size)):
-        for run, times in zip(runs, warm):
-            for call in range(round_size + 1):
-                start = time.perf_counter()
-                run()
-                if call:
-                    times.append(time.perf_counter() - start)
-    for _ in range(repeats):
-        for run, times in zip(runs, cold):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-    median = lambda samples: [statistics.median(t) * 1e3 for t in samples]  # noqa: E731
-    return median(warm), median(cold)
-
-
-def peak_mb(content, threads, runtime, folder):
-    """Peak resident memory (MB) of a fresh process that loads and runs the model."""
-    path = os.path.join(folder, "model.tflite")
-    with open(path, "wb") as f:
-        f.write(content)
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, path, str(threads), runtime or ""],
-                         capture_output=True, text=True, check=True)
-    return int(out.stdout.split()[-1]) / 1024
+def measure(runs, repeats):
+    """Median ms per model: (warm, cold) schedules (see keras_wht.bench.timing)."""
+    return tuple([s * 1e3 for s in timing.interleaved(runs, repeats=repeats, schedule=schedule)]
+                 for schedule in ("warm", "cold"))
 
 
 def fwht_throughput(n, repeats=30):
@@ -126,17 +82,17 @@ def main():
           "| custom-op speed-up | targets |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     memory = []
-    with tempfile.TemporaryDirectory() as folder:
-        for name, shape, conv, wht, targets in PAIRS:
-            contents = [model_bytes(conv(), shape, False), model_bytes(wht(), shape, False),
-                        model_bytes(wht(), shape, True)]
-            runs = [invoker(c, shape, args.threads, runtime) for c in contents]
-            warm, cold = measure(runs, args.repeats)
-            for schedule, (conv_ms, builtin_ms, custom_ms) in (("warm", warm), ("cold", cold)):
-                print(f"| {name} | {'x'.join(map(str, shape))} | {schedule} | {conv_ms:.3f} | {builtin_ms:.3f} | "
-                      f"{custom_ms:.3f} | {conv_ms / builtin_ms:.1f}x | {conv_ms / custom_ms:.1f}x | "
-                      f"{targets[0]}x, {targets[1]}x |", flush=True)
-            memory.append((name, *(peak_mb(c, args.threads, runtime, folder) for c in (contents[0], contents[2]))))
+    for name, shape, conv, wht, targets in PAIRS:
+        contents = [model_bytes(conv(), shape, False), model_bytes(wht(), shape, False),
+                    model_bytes(wht(), shape, True)]
+        runs = [invoker(c, shape, args.threads, runtime) for c in contents]
+        warm, cold = measure(runs, args.repeats)
+        for schedule, (conv_ms, builtin_ms, custom_ms) in (("warm", warm), ("cold", cold)):
+            print(f"| {name} | {'x'.join(map(str, shape))} | {schedule} | {conv_ms:.3f} | {builtin_ms:.3f} | "
+                  f"{custom_ms:.3f} | {conv_ms / builtin_ms:.1f}x | {conv_ms / custom_ms:.1f}x | "
+                  f"{targets[0]}x, {targets[1]}x |", flush=True)
+        memory.append((name, *(timing.peak_memory_mb(c, threads=args.threads, runtime=runtime)
+                               for c in (contents[0], contents[2]))))
     print("\n| pair | conv model peak MB | custom-op model peak MB | less memory | target |")
     print("|---|---:|---:|---:|---:|")
     for (name, conv_mb, custom_mb), target in zip(memory, ("50%", "-")):
