@@ -369,6 +369,8 @@ def build_parser():
 
 
 def main(argv=None):
+    # TensorFlow's C++ start-up and converter logging, unless the user asked for it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     if args.command == "info":
         data = info()

@@ -21,7 +21,7 @@ namespace keras_wht {
 namespace {
 
 constexpr int64_t kMaxBlock = 1 << 16;          // largest block (1-D) or tile (2-D) in elements
-constexpr int64_t kMinWorkPerThread = 1 << 15;  // elements; less is not worth a thread
+constexpr int64_t kMinWorkPerThread = 1 << 16;  // elements (about 30 us of work); less is not worth a thread
 
 struct OpData {
   bool two_d = false;
@@ -279,7 +279,10 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
     const int8_t* q = static_cast<const int8_t*>(input->data.data);
     const float s = input->params.scale;
     const int32_t z = input->params.zero_point;
-    for (int64_t i = 0; i < elements; ++i) data->in_float[i] = s * static_cast<float>(q[i] - z);
+    float* f = data->in_float.data();
+    ParallelFor(data->threads, elements, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) f[i] = s * static_cast<float>(q[i] - z);
+    });
     in = data->in_float.data();
     out = data->out_float.data();
   }
@@ -296,10 +299,12 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
     int8_t* q = static_cast<int8_t*>(output->data.data);
     const float inverse = 1.0f / output->params.scale;
     const int32_t z = output->params.zero_point;
-    for (int64_t i = 0; i < elements; ++i) {
-      const float v = nearbyintf(out[i] * inverse) + static_cast<float>(z);
-      q[i] = static_cast<int8_t>(v != v ? static_cast<float>(z) : v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v);
-    }
+    ParallelFor(data->threads, elements, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) {
+        const float v = nearbyintf(out[i] * inverse) + static_cast<float>(z);
+        q[i] = static_cast<int8_t>(v != v ? static_cast<float>(z) : v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v);
+      }
+    });
   }
   return kTfLiteOk;
 }

@@ -152,16 +152,16 @@ void TestValid() {
   {  // 2-D, per channel, two threads, non-constant parameters
     Graph g;
     g.context.recommended_num_threads = 2;
-    g.Set(0, kTfLiteFloat32, {3, 16, 16, 70});
-    g.Set(1, kTfLiteFloat32, {4, 8, 70});
-    g.Set(2, kTfLiteFloat32, {4, 8, 70});
+    g.Set(0, kTfLiteFloat32, {3, 16, 16, 200});
+    g.Set(1, kTfLiteFloat32, {4, 8, 200});
+    g.Set(2, kTfLiteFloat32, {4, 8, 200});
     g.Set(3, kTfLiteFloat32, {1});
-    const int n = 3 * 16 * 16 * 70;
+    const int n = 3 * 16 * 16 * 200;
     for (int i = 0; i < n; ++i) g.F(0)[i] = dist(rng);
-    for (int i = 0; i < 4 * 8 * 70; ++i) g.F(1)[i] = 1.0f, g.F(2)[i] = 0.01f * (i % 7);
+    for (int i = 0; i < 4 * 8 * 200; ++i) g.F(1)[i] = 1.0f, g.F(2)[i] = 0.01f * (i % 7);
     Expect(Run(KerasWht_Register_WHT2D(), g, Options2D(4, 8, true, false)) == kTfLiteOk, "2-D valid op runs");
     std::vector<float> want(n);
-    keras_wht::Reference(keras_wht::Wht2DShape{3, 16, 16, 70, 4, 8, true, false}, g.F(1), g.F(2), g.F(0), want.data());
+    keras_wht::Reference(keras_wht::Wht2DShape{3, 16, 16, 200, 4, 8, true, false}, g.F(1), g.F(2), g.F(0), want.data());
     double worst = 0;
     for (int i = 0; i < n; ++i) worst = fmax(worst, fabs(want[i] - g.F(3)[i]));
     Expect(worst < 1e-5, "2-D op matches the reference");
@@ -185,6 +185,29 @@ void TestValid() {
       worst = std::max(worst, abs(static_cast<int>(q) - reinterpret_cast<int8_t*>(g.storage[3].data())[i]));
     }
     Expect(worst <= 1, "int8 op within one step of the reference");
+  }
+  {  // int8, two threads (the conversions to and from float run on both)
+    Graph g;
+    g.context.recommended_num_threads = 2;
+    const int n = 2 * 256 * 256;
+    g.Set(0, kTfLiteInt8, {2, 256, 256});
+    g.Set(1, kTfLiteFloat32, {256}, true);
+    g.Set(2, kTfLiteFloat32, {256}, true);
+    g.Set(3, kTfLiteInt8, {1});
+    int8_t* in = reinterpret_cast<int8_t*>(g.storage[0].data());
+    for (int i = 0; i < n; ++i) in[i] = static_cast<int8_t>((i * 37) % 256 - 128);
+    for (int i = 0; i < 256; ++i) g.F(1)[i] = 1.0f, g.F(2)[i] = 0.001f * i;
+    Expect(Run(KerasWht_Register_WHT1D(), g, Options1D(256, false)) == kTfLiteOk, "1-D int8 op runs on two threads");
+    std::vector<float> x(n), want(n);
+    for (int i = 0; i < n; ++i) x[i] = 0.05f * in[i];
+    keras_wht::Reference(keras_wht::Wht1DShape{512, 256, 256, false}, g.F(1), g.F(2), x.data(), want.data());
+    int worst = 0;
+    for (int i = 0; i < n; ++i) {
+      long q = lrintf(want[i] / 0.05f);
+      q = q < -128 ? -128 : q > 127 ? 127 : q;
+      worst = std::max(worst, abs(static_cast<int>(q) - reinterpret_cast<int8_t*>(g.storage[3].data())[i]));
+    }
+    Expect(worst <= 1, "two-thread int8 op within one step of the reference");
   }
 }
 
