@@ -202,7 +202,8 @@ def _bench(args):
         threads = _int_list(args.threads, "--threads")
         if args.repeats < 1:
             raise ValueError(f"`--repeats` must be at least 1, got {args.repeats}")
-        chosen = paths.check(args.paths.split(",")) if args.paths else paths.default_paths()
+        chosen = paths.check(p.strip() for p in args.paths.split(",") if p.strip()) if args.paths \
+            else paths.default_paths()
     except (ValueError, ImportError) as err:
         return _fail("bench", err)
     keras_threads = paths.set_keras_threads(max(threads))  # before TensorFlow runs anything

@@ -171,6 +171,8 @@ def plot(doc, metric, path):
 
     if metric not in ("latency_ms", "speedup"):
         raise ValueError(f"`metric` must be 'latency_ms' or 'speedup', got {metric!r}.")
+    if not doc["rows"]:
+        raise ValueError("the report has no rows to plot.")
     threads = min(row["threads"] for row in doc["rows"] if row["path"] not in ("keras", "function")) \
         if any(row["path"] not in ("keras", "function") for row in doc["rows"]) else None
     rows = [r for r in doc["rows"] if r["path"] in ("keras", "function") or r["threads"] == threads]
