@@ -51,5 +51,7 @@ def change_channels(x, channels, *, window=None):
         x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, window - c_in]])
     count = -(-channels // window)
     offsets = window_offsets(max(c_in, window), window, count)
-    index = (offsets[:, None] + np.arange(window)[None, :]).reshape(-1)[:channels]
-    return tf.gather(x, index, axis=-1)
+    # Contiguous slices, concatenated: TFLite's XNNPACK delegate takes SLICE and
+    # CONCATENATION, not GATHER (which was 4x slower than the 1x1 convolution it replaces).
+    ends = [min(int(o) + window, int(o) + channels - i * window) for i, o in enumerate(offsets)]
+    return tf.concat([x[..., int(o):end] for o, end in zip(offsets, ends)], axis=-1)
