@@ -35,6 +35,7 @@ def compare(case, models, x, *, paths, threads=(1,), schedule="warm", repeats=20
     if calibration is None:
         rng = np.random.default_rng(1)
         calibration = np.concatenate([x + 0.1 * rng.standard_normal(x.shape).astype(x.dtype) for _ in range(4)])
+    converted = {} if converted is None else converted
     rows = []
     common = {"case": case, "shape": list(x.shape), "schedule": schedule}
     for path in paths:
@@ -45,7 +46,6 @@ def compare(case, models, x, *, paths, threads=(1,), schedule="warm", repeats=20
             seconds = timing.interleaved(runs, repeats=repeats, schedule=schedule)
             rows += _rows(common, models, names, path, paths_.keras_threads(), seconds, {}, {})
             continue
-        converted = {} if converted is None else converted
         for n in names:
             if (n, path) not in converted:
                 converted[n, path] = paths_.convert(models[n], path, calibration)
