@@ -191,7 +191,10 @@ def plot(doc, metric, path):
             values = {r["path"]: r[metric] for r in mine if r["model"] == model}
             xs = [j + (i - (len(model_names) - 1) / 2) * width for j, p in enumerate(path_names) if p in values]
             ys = [values[p] for p in path_names if p in values]
-            bars = ax.bar(xs, ys, width, label=model)
+            if metric == "speedup":  # bars from 1x, up for faster, down for slower
+                bars = ax.bar(xs, [y - 1 for y in ys], width, bottom=1, label=model)
+            else:
+                bars = ax.bar(xs, ys, width, label=model)
             if metric == "speedup":
                 ax.bar_label(bars, labels=[f"{y:.0f}x" if y >= 10 else f"{y:.1f}x" for y in ys], fontsize=7)
         ax.set_yscale("log")
@@ -203,6 +206,8 @@ def plot(doc, metric, path):
         ax.set_ylabel("speed-up over the baseline" if metric == "speedup" else "ms per batch (median)")
         if metric == "speedup":
             ax.axhline(1.0, color="black", linewidth=0.8)
+            values = [r[metric] for r in mine]
+            ax.set_ylim(min(min(values), 1) / 1.5, max(max(values), 1) * 1.5)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(case_names):]:
         ax.set_visible(False)
