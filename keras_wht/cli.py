@@ -204,6 +204,10 @@ def _bench(args):
             raise ValueError(f"`--repeats` must be at least 1, got {args.repeats}")
         chosen = paths.check(p.strip() for p in args.paths.split(",") if p.strip()) if args.paths \
             else paths.default_paths()
+        if args.out:
+            from keras_wht.bench import report
+
+            report.require_plots()
     except (ValueError, ImportError) as err:
         return _fail("bench", err)
     keras_threads = paths.set_keras_threads(max(threads))  # before TensorFlow runs anything
@@ -282,7 +286,12 @@ def _demo(args):
         return _fail("demo", f"`--wht` must be a MobileNetV2 preset ({', '.join(models.presets('mobilenet_v2'))}), "
                              f"got {args.wht!r}")
     from keras_wht import demo
+    from keras_wht.bench import report
 
+    try:
+        report.require_plots()
+    except ImportError as err:
+        return _fail("demo", err)
     return demo.run(epochs=epochs, seed=args.seed, out=args.out, wht=args.wht, quick=args.quick)
 
 

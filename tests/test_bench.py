@@ -186,3 +186,15 @@ def test_plot_rejects_an_unknown_metric(tmp_path):
     doc = {"kind": "layers", "rows": []}
     with pytest.raises(ValueError, match="`metric` must be 'latency_ms' or 'speedup', got 'bytes'"):
         report.plot(doc, "bytes", tmp_path / "x.png")
+
+
+def test_plots_without_matplotlib_fail_before_the_benchmark(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
+    assert cli.main(["bench", "layers", "--size", "tiny", "--out", str(tmp_path)]) == 2
+    assert cli.main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("the PNG plots need matplotlib: pip install matplotlib (or 'keras-wht[bench]')") == 2
+    assert list(tmp_path.iterdir()) == []  # nothing measured, nothing written

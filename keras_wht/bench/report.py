@@ -98,6 +98,14 @@ def _runtime_version(runtime):
         return None
 
 
+def require_plots():
+    """Raises ImportError, saying what to install, when matplotlib (for the PNGs) is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError("the PNG plots need matplotlib: pip install matplotlib (or 'keras-wht[bench]')")
+
+
 def document(kind, rows, settings, runtime=None):
     """The JSON report: kind ("layers" or "models"), environment, settings and rows."""
     return {
