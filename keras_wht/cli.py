@@ -75,6 +75,25 @@ def _fail(command, err):
     return 2
 
 
+def check_output(path, name, *, folder):
+    """Raises ValueError, naming the option, unless `path` can be written: a folder (made
+    later if missing), or a file in an existing folder. Checked before any work starts, so a
+    typo does not cost a training run or a benchmark."""
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"`{name}` must be a folder, got {path!r}, which is a file")
+    if not folder and os.path.isdir(path):
+        raise ValueError(f"`{name}` must be a file, got {path!r}, which is a folder")
+    existing = os.path.abspath(path) if folder else os.path.dirname(os.path.abspath(path))
+    if not folder and not os.path.isdir(existing):
+        raise ValueError(f"`{name}` must be a file in an existing folder, got {path!r}")
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"`{name}` cannot be made as a folder, got {path!r}: {existing!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"`{name}` cannot be written, got {path!r}: no write permission in {existing!r}")
+
+
 def parameter_counts(names, *, input_size, classes):
     """[{model, wht, parameters, of_plain}] for each model, plain and with each preset."""
     from keras_wht import models
@@ -118,6 +137,7 @@ def _train(args):
     from keras_wht import training
 
     try:
+        check_output(args.out, "--out", folder=True)
         metrics = training.train(
             model=args.model, wht=training.parse_wht(args.wht), dataset=args.dataset, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer,
@@ -165,6 +185,7 @@ def _convert(args):
     if not zipfile.is_zipfile(args.model):
         return _fail("convert", f"`model` {args.model!r} is not a .keras file (a zip archive saved by model.save)")
     try:
+        check_output(args.output, "--output", folder=False)
         model = keras.saving.load_model(args.model)
         data = None
         if args.calibration:
@@ -204,10 +225,17 @@ def _bench(args):
             raise ValueError(f"`--repeats` must be at least 1, got {args.repeats}")
         chosen = paths.check(p.strip() for p in args.paths.split(",") if p.strip()) if args.paths \
             else paths.default_paths()
+        from keras_wht.tflite import runtime
+
+        runtime.interpreter_class(args.runtime)  # an unknown or missing runtime fails here, not mid-run
         if args.out:
             from keras_wht.bench import report
 
             report.require_plots()
+            check_output(args.out, "--out", folder=True)
+        for name, path in (("--json", args.json), ("--markdown", args.markdown)):
+            if path and path != "-":
+                check_output(path, name, folder=False)
     except (ValueError, ImportError) as err:
         return _fail("bench", err)
     keras_threads = paths.set_keras_threads(max(threads))  # before TensorFlow runs anything
@@ -290,7 +318,8 @@ def _demo(args):
 
     try:
         report.require_plots()
-    except ImportError as err:
+        check_output(args.out, "--out", folder=True)
+    except (ImportError, ValueError) as err:
         return _fail("demo", err)
     return demo.run(epochs=epochs, seed=args.seed, out=args.out, wht=args.wht, quick=args.quick)
 

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -106,3 +107,43 @@ def test_demo_fails_loudly_when_parity_does_not_hold(tmp_path, monkeypatch, caps
 def test_demo_rejects_bad_arguments(argv, message, capsys):
     assert cli.main(["demo", *argv]) == 2
     assert capsys.readouterr().err.strip() == f"keras-wht demo: {message}"
+
+
+def _output_cases(tmp_path):
+    """(argv, message) for each command's output option given a path it cannot write."""
+    taken = tmp_path / "taken.txt"
+    taken.write_text("a file")
+    model = tmp_path / "m.keras"
+    with zipfile.ZipFile(model, "w") as archive:  # passes the `model` checks; the output is checked first
+        archive.writestr("config.json", "{}")
+    missing = tmp_path / "missing" / "x.json"
+    return [
+        (["bench", "layers", "--size", "tiny", "--out", str(taken)], f"`--out` must be a folder, got '{taken}', which is a file"),
+        (["bench", "layers", "--size", "tiny", "--out", str(taken / "sub")],
+         f"`--out` cannot be made as a folder, got '{taken / 'sub'}': '{taken}' is a file"),
+        (["bench", "models", "--json", str(missing)], f"`--json` must be a file in an existing folder, got '{missing}'"),
+        (["bench", "models", "--markdown", str(tmp_path)], f"`--markdown` must be a file, got '{tmp_path}', which is a folder"),
+        (["demo", "--out", str(taken)], f"`--out` must be a folder, got '{taken}', which is a file"),
+        (["train", "--out", str(taken)], f"`--out` must be a folder, got '{taken}', which is a file"),
+        (["convert", str(model), "-o", str(missing)], f"`--output` must be a file in an existing folder, got '{missing}'"),
+        (["bench", "layers", "--size", "tiny", "--runtime", "litert"],
+         "`runtime` must be None or one of ai_edge_litert, tensorflow, tflite_runtime, got 'litert'."),
+    ]
+
+
+def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys):
+    for argv, message in _output_cases(tmp_path):
+        before = sorted(tmp_path.rglob("*"))
+        assert cli.main(argv) == 2, argv
+        assert capsys.readouterr().err.strip() == f"keras-wht {argv[0]}: {message}"
+        assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing measured
+
+
+def test_check_output_accepts_new_folders_and_files_and_names_permissions(tmp_path, monkeypatch):
+    cli.check_output(str(tmp_path / "a" / "b"), "--out", folder=True)  # made later by the command
+    cli.check_output(str(tmp_path / "report.json"), "--json", folder=False)
+    assert not (tmp_path / "a").exists()
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match=f"`--out` cannot be written, got '{tmp_path}/a': no write permission in "
+                                         f"'{tmp_path}'"):
+        cli.check_output(str(tmp_path / "a"), "--out", folder=True)
