@@ -67,6 +67,7 @@ test-tflite-runtime: $(OLD_BIN)/python
 # The README's benchmark tables and plot (into docs/bench), then the formulation and kernel benchmarks.
 bench: install
 	$(BIN)/keras-wht bench layers --threads 1,2 --out docs/bench
+	$(BIN)/keras-wht bench layers --size paper --batch 10 --threads 1,2 --out docs/bench/paper-batch10
 	$(BIN)/keras-wht bench models --paths builtin,custom --out docs/bench
 	$(BIN)/python benchmarks/fwht_formulations.py
 	$(BIN)/python benchmarks/tflite_layers.py

@@ -250,9 +250,9 @@ def _bench(args):
                    runtime=args.runtime)
     try:
         if args.what == "layers":
-            settings["size"] = args.size
-            steps = len(layers.cases(args.size)) * len(chosen)
-            work = lambda step: layers.run(args.size, step=step, **options)  # noqa: E731
+            settings.update(size=args.size, batch=args.batch)
+            steps = len(layers.cases(args.size, args.batch)) * len(chosen)
+            work = lambda step: layers.run(args.size, batch=args.batch, step=step, **options)  # noqa: E731
         else:
             sizes = tuple(args.input_size or models.INPUT_SIZES)
             names = args.model or None
@@ -377,6 +377,7 @@ def build_parser():
         if what == "layers":
             q.add_argument("--size", choices=["paper", "full", "tiny"], default="full",
                            help="paper: the paper's two shapes; full (default): more shapes and block sizes; tiny")
+            q.add_argument("--batch", type=int, default=1, help="images per call (default 1; the paper timed 10)")
             q.add_argument("--repeats", type=int, default=50, help="timed calls per model (default 50)")
         else:
             q.add_argument("--model", action="append", help="only this model (repeatable; default: all four)")

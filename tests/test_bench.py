@@ -119,6 +119,7 @@ def test_models_bench_on_json_stdout(capsys):
     (["layers", "--paths", "builtin,gpu"], "`paths` must be a non-empty list of keras, function, builtin, custom, "
                                            "int8; got builtin, gpu"),
     (["layers", "--repeats", "0"], "`--repeats` must be at least 1, got 0"),
+    (["layers", "--batch", "0"], "`batch` must be an integer of at least 1, got 0."),
     (["models", "--model", "vgg16", "--paths", "builtin"], "Unknown model 'vgg16'; the models are: mobilenet_v2"),
     (["models", "--model", "resnet20", "--wht", "nope", "--paths", "builtin"],
      "`wht` preset 'nope' is not one of resnet20's: last-third, last-third-second."),
@@ -129,6 +130,14 @@ def test_bench_errors_name_the_argument_and_value(argv, message, capsys):
     assert cli.main(["bench", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("keras-wht bench: ") and message in err
+
+
+def test_layers_at_the_papers_batch_of_ten():
+    rows = layers.run("tiny", batch=10, paths=("keras",), repeats=1, memory=False)
+    assert {r["case"] for r in rows} == {"2-D 4x4x16, batch 10", "1-D 4x4x16, batch 10"}
+    assert all(r["shape"] == [10, 4, 4, 16] for r in rows)
+    assert [shape for _, shape, _ in layers.cases("paper", 10)] == [(10, 8, 8, 1024), (10, 32, 32, 1024)]
+    assert layers.cases("paper") == layers.PAPER
 
 
 def test_custom_path_without_kernels_says_what_to_install(monkeypatch):

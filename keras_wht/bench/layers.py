@@ -4,7 +4,8 @@ Each case times one layer, as a one-layer model, against the convolution it repl
 WHT2D against a 3x3 convolution (same padding, as many output channels as inputs) and a
 squeeze-and-excite block, WHT1D against a 1x1 convolution. The paper's shapes are 8x8x1024
 for the 2-D layer and 32x32x1024 for the 1-D one; "full" adds other shapes and block
-sizes, "tiny" is a smoke test.
+sizes, "tiny" is a smoke test. One image per call by default, as a layer in a network on
+a device sees it; the paper timed batches of 10 (`batch`).
 """
 
 import numpy as np
@@ -49,11 +50,16 @@ SIZES = {
 }
 
 
-def cases(size):
-    """The (name, shape, {model: factory}) cases of `size` ("paper", "full" or "tiny")."""
+def cases(size, batch=1):
+    """The (name, shape, {model: factory}) cases of `size` ("paper", "full" or "tiny"), for
+    inputs of `batch` images (the paper timed batches of 10)."""
     if size not in SIZES:
         raise ValueError(f"`size` must be one of {', '.join(SIZES)}, got {size!r}.")
-    return SIZES[size]
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"`batch` must be an integer of at least 1, got {batch!r}.")
+    if batch == 1:
+        return SIZES[size]
+    return [(f"{name}, batch {batch}", (batch, *shape[1:]), factories) for name, shape, factories in SIZES[size]]
 
 
 def _model(factory, shape):
@@ -63,10 +69,11 @@ def _model(factory, shape):
     return keras.Sequential([keras.Input(shape[1:], batch_size=shape[0]), made])
 
 
-def run(size="full", *, paths, threads=(1,), schedule="warm", repeats=50, memory=True, runtime=None, step=None):
-    """Rows (`report.ROW_FIELDS`) for every case of `size`: see `compare.compare`."""
+def run(size="full", *, batch=1, paths, threads=(1,), schedule="warm", repeats=50, memory=True, runtime=None,
+        step=None):
+    """Rows (`report.ROW_FIELDS`) for every case of `size` at `batch`: see `compare.compare`."""
     rows = []
-    for name, shape, factories in cases(size):
+    for name, shape, factories in cases(size, batch):
         keras.utils.set_random_seed(0)
         models = {model: _model(factory, shape) for model, factory in factories.items()}
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
