@@ -223,6 +223,8 @@ def _bench(args):
         threads = _int_list(args.threads, "--threads")
         if args.repeats < 1:
             raise ValueError(f"`--repeats` must be at least 1, got {args.repeats}")
+        if args.what == "layers" and args.batch < 1:
+            raise ValueError(f"`--batch` must be at least 1, got {args.batch}")
         chosen = paths.check(p.strip() for p in args.paths.split(",") if p.strip()) if args.paths \
             else paths.default_paths()
         from keras_wht.tflite import runtime

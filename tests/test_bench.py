@@ -119,7 +119,7 @@ def test_models_bench_on_json_stdout(capsys):
     (["layers", "--paths", "builtin,gpu"], "`paths` must be a non-empty list of keras, function, builtin, custom, "
                                            "int8; got builtin, gpu"),
     (["layers", "--repeats", "0"], "`--repeats` must be at least 1, got 0"),
-    (["layers", "--batch", "0"], "`batch` must be an integer of at least 1, got 0."),
+    (["layers", "--batch", "0"], "`--batch` must be at least 1, got 0"),
     (["models", "--model", "vgg16", "--paths", "builtin"], "Unknown model 'vgg16'; the models are: mobilenet_v2"),
     (["models", "--model", "resnet20", "--wht", "nope", "--paths", "builtin"],
      "`wht` preset 'nope' is not one of resnet20's: last-third, last-third-second."),
@@ -138,6 +138,8 @@ def test_layers_at_the_papers_batch_of_ten():
     assert all(r["shape"] == [10, 4, 4, 16] for r in rows)
     assert [shape for _, shape, _ in layers.cases("paper", 10)] == [(10, 8, 8, 1024), (10, 32, 32, 1024)]
     assert layers.cases("paper") == layers.PAPER
+    with pytest.raises(ValueError, match="`batch` must be an integer of at least 1, got 2.5."):
+        layers.cases("paper", 2.5)
 
 
 def test_custom_path_without_kernels_says_what_to_install(monkeypatch):
