@@ -1,5 +1,6 @@
 """Digits accuracy of a trained model: Keras, TFLite float32, stock full-integer int8,
-and keras-wht's int8 (WHT layers kept in float32).
+and keras-wht's int8 (WHT layers kept in float32), with each one's signal-to-quantization-
+noise ratio against Keras over the test set's outputs.
 
     python benchmarks/int8_accuracy.py [--run runs/mnv2_paper-540k]
 
@@ -21,8 +22,10 @@ from keras_wht import datasets, tflite, training  # noqa: E402
 from keras_wht._keras import keras  # noqa: E402
 
 
-def _accuracy(predict, x, y):
-    return float(np.mean(np.argmax(predict(x), axis=1) == y))
+def _sqnr_db(want, got):
+    """Signal-to-quantization-noise ratio of `got` against `want`, in dB (check_parity asks
+    int8 models for 20 dB)."""
+    return float(10 * np.log10(np.mean(np.square(want)) / np.mean(np.square(want - got))))
 
 
 def main():
@@ -52,9 +55,12 @@ def main():
         ("TFLite int8, keras-wht (WHT layers in float32)",
          run(tflite.convert(model, quantize="int8", representative_data=calibration))),
     ]
-    print(f"| {path} on digits | test accuracy |\n|---|---:|")
+    keras_out = rows[0][1](x_test)
+    print(f"| {path} on digits | test accuracy | SQNR against Keras |\n|---|---:|---:|")
     for name, predict in rows:
-        print(f"| {name} | {_accuracy(predict, x_test, y_test):.3f} |", flush=True)
+        out = predict(x_test)
+        sqnr = "" if name == "Keras" else f"{_sqnr_db(keras_out, out):.1f} dB"
+        print(f"| {name} | {np.mean(np.argmax(out, axis=1) == y_test):.3f} | {sqnr} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,14 @@ def positive_int(name, value, *, allow_none=False):
     return int(value)
 
 
+def positive_number(name, value):
+    """Returns `value` as a float, or raises naming `name` and `value` unless it is a
+    finite number above zero."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+    return float(value)
+
+
 def power_of_two(name, value, *, allow_none=False):
     """Returns `value` as an int power of two, or raises naming `name` and `value`."""
     if value is None and allow_none:

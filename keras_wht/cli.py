@@ -175,7 +175,7 @@ def _convert(args):
     import numpy as np
 
     import keras_wht.layers  # noqa: F401  (registers the WHT layers, so load_model finds them)
-    from keras_wht import tflite
+    from keras_wht import _checks, tflite
     from keras_wht._keras import keras
 
     import zipfile
@@ -186,6 +186,8 @@ def _convert(args):
         return _fail("convert", f"`model` {args.model!r} is not a .keras file (a zip archive saved by model.save)")
     try:
         check_output(args.output, "--output", folder=False)
+        if args.tolerance is not None:
+            _checks.positive_number("--tolerance", args.tolerance)
         model = keras.saving.load_model(args.model)
         data = None
         if args.calibration:
@@ -198,7 +200,8 @@ def _convert(args):
         counts = collections.Counter(tflite.operators(content))
         print("operators: " + ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())))
         if args.verify:
-            report = tflite.check_parity(model, content, inputs=data, quantize=args.quantize)
+            report = tflite.check_parity(model, content, inputs=data, quantize=args.quantize,
+                                         tolerance=args.tolerance)
             worst = max(report.values()) if report else 0.0
             print(f"parity: largest |TFLite - Keras| {worst:.3g} over {len(report)} output(s)")
     except (ValueError, TypeError, NotImplementedError, ImportError) as err:
@@ -370,6 +373,9 @@ def build_parser():
                    help="with --quantize int8: the model's input and output type")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the parity check against the Keras model")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="the largest |TFLite - Keras| the parity check accepts (default: 1e-4 for float32, "
+                        "1e-2 float16, 5e-2 dynamic; int8 outputs need 20 dB signal-to-quantization-noise)")
 
     p = commands.add_parser("bench", help="latency, size and memory: WHT layers and networks against convolutions")
     whats = p.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -23,3 +23,12 @@ tf.config.set_logical_device_configuration(
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_initializers():
+    # Keras draws unseeded initial weights at random: seed them, so a test sees the same
+    # model on every run and a red run reproduces.
+    from keras_wht._keras import keras
+
+    keras.utils.set_random_seed(1234)

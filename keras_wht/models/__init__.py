@@ -22,6 +22,7 @@ def presets(model):
     """The `wht` preset names a builder accepts."""
     from keras_wht.models import mobilenet_v2, mobilenet_v3_large, resnet
 
+    get(model)  # a clear error for a name that is not a builder's
     table = {
         "mobilenet_v2": mobilenet_v2.PRESETS,
         "mobilenet_v3_large": mobilenet_v3_large.PRESETS,

@@ -99,6 +99,8 @@ def test_weights_from_a_file(tmp_path, rng):
     "call, message",
     [
         (lambda: models.get("vgg16"), "Unknown model 'vgg16'; the models are: mobilenet_v2, mobilenet_v3_large, resnet20, resnet50"),
+        (lambda: models.presets("MobileNetV2"),
+         "Unknown model 'MobileNetV2'; the models are: mobilenet_v2, mobilenet_v3_large, resnet20, resnet50"),
         (lambda: models.MobileNetV2(**CIFAR, wht="paper-1m"),
          "Unknown `wht` preset 'paper-1m' for MobileNetV2; the presets are: last-third, paper-540k, paper-947k"),
         (lambda: models.MobileNetV2((16, 16, 3)), "MobileNetV2 needs inputs of at least 32x32, got `input_shape`=(16, 16, 3)"),

@@ -52,6 +52,18 @@ def test_convert_errors(tmp_path, capsys):
     assert "quantize='int8' calibrates on `representative_data`" in capsys.readouterr().err
     assert cli.main(["convert", str(path), "-o", str(tmp_path / "x.tflite"), "--calibration", "mnist"]) == 2
     assert "`--calibration` must be 'digits' or a .npy file, got 'mnist'" in capsys.readouterr().err
+    assert cli.main(["convert", str(path), "-o", str(tmp_path / "x.tflite"), "--tolerance", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "keras-wht convert: `--tolerance` must be a positive number, got -1.0."
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_convert_takes_a_tolerance(tmp_path, capsys):
+    _, path = _saved(tmp_path)
+    out = tmp_path / "m.tflite"
+    assert cli.main(["convert", str(path), "-o", str(out), "--tolerance", "1e-12"]) == 2
+    err = capsys.readouterr().err
+    assert "differs from the Keras model by" in err and "(tolerance 1e-12, quantize=None)" in err
+    assert cli.main(["convert", str(path), "-o", str(out), "--tolerance", "0.5"]) == 0
 
 
 def test_calibration_digits_fit_the_model_input():

@@ -14,7 +14,7 @@ from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
 from keras_wht.tflite import custom_ops, flatbuffer
 from tests.layers.helpers import randomize
-from tests.tflite.test_convert import CASES, RUNTIMES, _model
+from tests.tflite.test_convert import CASES, RUNTIMES, _model, output_step
 
 # `make test` builds the kernels and says so; elsewhere they may be missing.
 pytestmark = pytest.mark.skipif(
@@ -243,9 +243,12 @@ def test_int8_models_keep_the_custom_op_with_int8_io(make, rng):
     assert np.abs(got - ref).max() < 0.05 * scale
 
 
-def test_int8_single_layer_within_one_output_step(rng):
+def test_int8_lone_layer_stays_float(rng):
+    # No int8 neighbour to hand it int8 values: the one op keeps float input and output.
     layer = WHT2D()
     model = _model(layer, (8, 8, 8), rng)
     data = rng.standard_normal((32, 8, 8, 8)).astype(np.float32)
     content = tflite.convert(model, custom_ops=True, quantize="int8", representative_data=data, verify=True)
-    assert "KerasWht2D" in tflite.operators(content)
+    assert tflite.operators(content) == ["KerasWht2D"] and output_step(content) == 0.0
+    report = tflite.check_parity(model, content, inputs=data, quantize="int8")
+    assert max(report.values()) <= 1e-4  # the float bound
