@@ -1,6 +1,6 @@
 """Digits accuracy of a trained model: Keras, TFLite float32, stock full-integer int8,
 and keras-wht's int8 (WHT layers kept in float32), with each one's signal-to-quantization-
-noise ratio against Keras over the test set's outputs.
+noise ratio and largest difference against Keras over the test set's outputs.
 
     python benchmarks/int8_accuracy.py [--run runs/mnv2_paper-540k]
 
@@ -56,11 +56,12 @@ def main():
          run(tflite.convert(model, quantize="int8", representative_data=calibration))),
     ]
     keras_out = rows[0][1](x_test)
-    print(f"| {path} on digits | test accuracy | SQNR against Keras |\n|---|---:|---:|")
+    print(f"| {path} on digits | test accuracy | SQNR against Keras | largest difference |\n|---|---:|---:|---:|")
     for name, predict in rows:
         out = predict(x_test)
-        sqnr = "" if name == "Keras" else f"{_sqnr_db(keras_out, out):.1f} dB"
-        print(f"| {name} | {np.mean(np.argmax(out, axis=1) == y_test):.3f} | {sqnr} |", flush=True)
+        against = ("", "") if name == "Keras" else (f"{_sqnr_db(keras_out, out):.1f} dB",
+                                                     f"{np.max(np.abs(keras_out - out)):.3g}")
+        print(f"| {name} | {np.mean(np.argmax(out, axis=1) == y_test):.3f} | {' | '.join(against)} |", flush=True)
 
 
 if __name__ == "__main__":
