@@ -258,11 +258,11 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
             sqnr = _sqnr_db(e, g)
             if not sqnr >= MIN_SQNR_DB:
                 raise ParityError(
-                    f"{where} differs from the Keras model by {sqnr:.1f} dB signal-to-quantization-noise "
-                    f"(at least {MIN_SQNR_DB:g} dB wanted, quantize={quantize!r}) on {len(inputs[0])} inputs; the "
-                    f"largest difference is {diff:.3g}, {diff / steps[detail['index']]:.1f} output steps. int8 "
-                    "rounding grows with depth: judge the model by its task metric too, and pass `tolerance` "
-                    "for a bound of your own."
+                    f"{where} differs from the Keras model by {sqnr:.1f} dB signal-to-quantization-"
+                    f"noise (at least {MIN_SQNR_DB:g} dB wanted, quantize={quantize!r}) on "
+                    f"{len(inputs[0])} inputs; the largest difference is {diff:.3g}, "
+                    f"{diff / steps[detail['index']]:.1f} output steps. int8 rounding grows with depth: "
+                    "judge the model by its task metric too, and pass `tolerance` for a bound of your own."
                 )
             continue
         bound = tolerance if tolerance is not None else TOLERANCE[None if integer else quantize]
