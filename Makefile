@@ -26,7 +26,7 @@ $(BIN)/python: | apt-packages
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python apt-packages
-	$(BIN)/pip install --quiet -e '.[legacy,litert,data,bench,test]'
+	$(BIN)/pip install --quiet -e '.[tensorflow,legacy,litert,data,bench,test]'
 
 demo: install
 	$(BIN)/keras-wht demo

@@ -13,7 +13,7 @@ from keras_wht._keras import keras, walk_layers
 from keras_wht.layers.binary_layer import BinaryLayer, custom_op_export
 from keras_wht.layers.smooth_threshold import SmoothThreshold
 from keras_wht.tflite import custom_ops as native
-from keras_wht.tflite import flatbuffer
+from keras_wht.tflite import flatbuffer, rewrite
 from keras_wht.tflite.interpreter import Interpreter
 
 QUANTIZE = (None, "dynamic", "float16", "int8", "qat")
@@ -120,7 +120,7 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
                 _custom_ops_before_calibration(converter, records)
             content = _quietly(converter.convert)
         if quantize == "int8":
-            content = flatbuffer.int8_custom_operators(content, native.OPS)
+            content = rewrite.int8_custom_operators(content, native.OPS)
         else:
             content = _with_custom_ops(content, records)
     else:
@@ -164,7 +164,7 @@ def _with_custom_ops(content, records):
             scale, threshold = record.parameters()
             options = flexbuffers.Dumps(record.options)
             replacements[key] = (record.op, options, [("scale", scale), ("threshold", threshold)])
-    content, found = flatbuffer.replace_custom_operators(content, "Igamma", replacements)
+    content, found = rewrite.replace_custom_operators(content, "Igamma", replacements)
     missing = {r.layer.name for r in records if r.reason is None} - {records[k].layer.name for k in found}
     if missing:
         raise RuntimeError(f"convert(custom_ops=True) found no custom operator for layer(s) {sorted(missing)}.")
@@ -187,7 +187,7 @@ def _wht_layers_in_float(model, converter, content, io_dtype, representative):
     content = _quietly(debugger.get_nondebug_quantized_model)
     if io_dtype == "int8":
         # Selective quantization keeps a float interface; make it int8 as asked.
-        content = flatbuffer.int8_interface(content, *_ranges(model, representative))
+        content = rewrite.int8_interface(content, *_ranges(model, representative))
     return content
 
 

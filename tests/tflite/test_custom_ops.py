@@ -12,7 +12,7 @@ from flatbuffers import flexbuffers
 from keras_wht import models, tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
-from keras_wht.tflite import custom_ops, flatbuffer
+from keras_wht.tflite import custom_ops, rewrite
 from tests.layers.helpers import randomize
 from tests.tflite.test_convert import CASES, RUNTIMES, _model, output_step
 
@@ -58,7 +58,7 @@ def test_the_options_and_parameters_in_the_model(rng):
     layer = WHT2D(per_channel=True, block_size=(2, 4), order="sequency", residual=True)
     model = _model(layer, (4, 8, 3), rng)
     content = tflite.convert(model, custom_ops=True)
-    schema = flatbuffer._schema()
+    schema = rewrite.schema
     fb = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     graph = fb.subgraphs[0]
     (op,) = [o for o in graph.operators if fb.operatorCodes[o.opcodeIndex].customCode == b"KerasWht2D"]
@@ -151,7 +151,7 @@ def _edited(content, edit):
     """The model with its KerasWht operator changed by edit(model, graph, op)."""
     import flatbuffers
 
-    schema = flatbuffer._schema()
+    schema = rewrite.schema
     fb = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     graph = fb.subgraphs[0]
     op = next(o for o in graph.operators if fb.operatorCodes[o.opcodeIndex].customCode.startswith(b"KerasWht"))
@@ -226,7 +226,7 @@ def test_int8_models_keep_the_custom_op_with_int8_io(make, rng):
     name = "KerasWht2D" if isinstance(layer, WHT2D) else "KerasWht1D"
     # One op, fed and read as int8: no DEQUANTIZE/QUANTIZE pair around it.
     assert ops == ["QUANTIZE", "CONV_2D", name, "CONV_2D", "DEQUANTIZE"], ops
-    schema = flatbuffer._schema()
+    schema = rewrite.schema
     fb = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     graph = fb.subgraphs[0]
     (op,) = [o for o in graph.operators if fb.operatorCodes[o.opcodeIndex].customCode == name.encode()]

@@ -1,0 +1,228 @@
+"""Edits to a .tflite flatbuffer made while converting (the workstation side).
+
+They use the flatbuffer schema's object API (`ModelT`), which the `tflite` package used
+for reading does not generate; TensorFlow's copy of the schema has it, and conversion
+runs with TensorFlow anyway.
+"""
+
+from tensorflow.lite.python import schema_py_generated as schema
+
+from keras_wht.tflite.flatbuffer import IDENTIFIER
+
+
+def int8_interface(content, input_ranges, output_ranges):
+    """The model with int8 inputs and outputs instead of float ones.
+
+    Where the model quantizes a float input itself (a QUANTIZE op) or dequantizes into a
+    float output (a DEQUANTIZE op), that op is dropped and its int8 side becomes the
+    interface. Where a float op meets the interface directly (a WHT layer first or last),
+    a DEQUANTIZE or QUANTIZE op is put in, on an asymmetric int8 grid spanning
+    `input_ranges[k]` or `output_ranges[k]` ((low, high) pairs).
+    """
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = model.subgraphs[0]
+    operators = list(graph.operators)
+    inputs, outputs = [int(t) for t in graph.inputs], [int(t) for t in graph.outputs]
+    renamed, dropped, front, back = {}, set(), [], []
+
+    def code(op):
+        oc = model.operatorCodes[op.opcodeIndex]
+        return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+    def opcode(builtin, version):
+        for index, oc in enumerate(model.operatorCodes):
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+                return index
+        oc = schema.OperatorCodeT()
+        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), version
+        model.operatorCodes.append(oc)
+        return len(model.operatorCodes) - 1
+
+    def int8_twin(index, low, high):
+        source = graph.tensors[index]
+        low, high = min(float(low), 0.0), max(float(high), 0.0)
+        scale = (high - low) / 255.0 or 1.0
+        tensor = schema.TensorT()
+        tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
+        tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (source.name or b"") + b"_int8"
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [int(round(-128 - low / scale))]
+        graph.tensors.append(tensor)
+        return len(graph.tensors) - 1
+
+    def operator(builtin, version, op_inputs, op_outputs):
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = opcode(builtin, version), op_inputs, op_outputs
+        return op
+
+    for k, tensor in enumerate(inputs):
+        consumers = [i for i, op in enumerate(operators) if tensor in [int(t) for t in op.inputs]]
+        first = operators[consumers[0]] if len(consumers) == 1 else None
+        if first is not None and code(first) == schema.BuiltinOperator.QUANTIZE and \
+                graph.tensors[int(first.outputs[0])].type == schema.TensorType.INT8:
+            renamed[tensor] = int(first.outputs[0])
+            dropped.add(consumers[0])
+        else:
+            renamed[tensor] = int8_twin(tensor, *input_ranges[k])
+            front.append(operator(schema.BuiltinOperator.DEQUANTIZE, 2, [renamed[tensor]], [tensor]))
+    for k, tensor in enumerate(outputs):
+        producers = [i for i, op in enumerate(operators) if tensor in [int(t) for t in op.outputs]]
+        last = operators[producers[0]] if producers else None
+        if last is not None and code(last) == schema.BuiltinOperator.DEQUANTIZE and \
+                graph.tensors[int(last.inputs[0])].type == schema.TensorType.INT8:
+            renamed[tensor] = int(last.inputs[0])
+            dropped.add(producers[0])
+        else:
+            renamed[tensor] = int8_twin(tensor, *output_ranges[k])
+            back.append(operator(schema.BuiltinOperator.QUANTIZE, 1, [tensor], [renamed[tensor]]))
+
+    graph.operators = front + [op for i, op in enumerate(operators) if i not in dropped] + back
+    graph.inputs = [renamed[t] for t in inputs]
+    graph.outputs = [renamed[t] for t in outputs]
+    for signature in model.signatureDefs or []:
+        for entry in list(signature.inputs or []) + list(signature.outputs or []):
+            entry.tensorIndex = renamed.get(int(entry.tensorIndex), entry.tensorIndex)
+    return _packed(model, len(content))
+
+
+def replace_custom_operators(content, placeholder, replacements):
+    """Turns marked CUSTOM operators into other custom operators.
+
+    A marked operator has custom code `placeholder` and two inputs: a float32 scalar
+    constant k, then the data. When k is a key of `replacements`, the operator becomes
+    `replacements[k] = (custom code, flexbuffer options, [(name, float32 array), ...])`:
+    the data stays its first input, each array becomes a new constant input after it,
+    and the options are set. Returns (model bytes, the keys found).
+    """
+    import numpy as np
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    custom = schema.BuiltinOperator.CUSTOM
+    codes = {}
+
+    def opcode(name):
+        if name not in codes:
+            oc = schema.OperatorCodeT()
+            oc.builtinCode, oc.deprecatedBuiltinCode, oc.customCode, oc.version = custom, custom, name.encode(), 1
+            model.operatorCodes.append(oc)
+            codes[name] = len(model.operatorCodes) - 1
+        return codes[name]
+
+    def constant(graph, array, name):
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(np.ascontiguousarray(array, dtype="<f4").tobytes(), dtype=np.uint8)
+        model.buffers.append(buffer)
+        tensor = schema.TensorT()
+        tensor.shape, tensor.type = list(array.shape), schema.TensorType.FLOAT32
+        tensor.buffer, tensor.name = len(model.buffers) - 1, name.encode()
+        graph.tensors.append(tensor)
+        return len(graph.tensors) - 1
+
+    def constant_value(graph, index, producers):
+        """The scalar held by a constant tensor, or by a DEQUANTIZE of a float16 one
+        (quantize="float16" stores constants so); with the DEQUANTIZE op, if any."""
+        tensor = graph.tensors[index]
+        data = model.buffers[tensor.buffer].data if tensor.buffer else None
+        if data is not None and tensor.type == schema.TensorType.FLOAT32 and len(data) == 4:
+            return float(np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f4")[0]), None
+        producer = producers.get(index)
+        if producer is not None and model.operatorCodes[producer.opcodeIndex].builtinCode == \
+                schema.BuiltinOperator.DEQUANTIZE:
+            source = graph.tensors[int(producer.inputs[0])]
+            data = model.buffers[source.buffer].data if source.buffer else None
+            if data is not None and source.type == schema.TensorType.FLOAT16 and len(data) == 2:
+                return float(np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f2")[0]), producer
+        return None, None
+
+    found = []
+    for graph in model.subgraphs:
+        producers = {int(t): op for op in graph.operators for t in (op.outputs if op.outputs is not None else [])}
+        orphans = []
+        for op in graph.operators:
+            oc = model.operatorCodes[op.opcodeIndex]
+            if oc.builtinCode != custom or oc.customCode != placeholder.encode():
+                continue
+            if op.inputs is None or len(op.inputs) != 2:
+                continue
+            key, producer = constant_value(graph, int(op.inputs[0]), producers)
+            if key is None or int(key) not in replacements:
+                continue
+            key = int(key)
+            code, options, constants = replacements[key]
+            name = (graph.tensors[int(op.outputs[0])].name or code.encode()).decode()
+            op.opcodeIndex = opcode(code)
+            op.customOptions = list(options)
+            op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+            op.inputs = [int(op.inputs[1])] + [constant(graph, a, f"{name}/{label}") for label, a in constants]
+            orphans += [producer] if producer is not None else []
+            found.append(key)
+        # A DEQUANTIZE that fed only a marker's key has nothing left to do.
+        used = {int(t) for op in graph.operators for t in (op.inputs if op.inputs is not None else [])}
+        used |= {int(t) for t in graph.outputs}
+        graph.operators = [op for op in graph.operators
+                           if not any(op is o for o in orphans) or int(op.outputs[0]) in used]
+    _drop_unused_opcodes(model)
+    return _packed(model, len(content)), found
+
+
+def _drop_unused_opcodes(model):
+    used = sorted({op.opcodeIndex for graph in model.subgraphs for op in graph.operators})
+    new_index = {old: new for new, old in enumerate(used)}
+    model.operatorCodes = [model.operatorCodes[i] for i in used]
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            op.opcodeIndex = new_index[op.opcodeIndex]
+
+
+def int8_custom_operators(content, codes):
+    """Custom operators with a code in `codes` that sit between a DEQUANTIZE (int8 to
+    float) and a QUANTIZE (float to int8) take the int8 tensors directly (their kernels
+    have int8 inputs and outputs); the two ops are dropped. Only per-tensor
+    quantization qualifies. Returns the model bytes."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = {code.encode() for code in codes}
+
+    def builtin(op, code):
+        oc = model.operatorCodes[op.opcodeIndex]
+        return max(oc.builtinCode, oc.deprecatedBuiltinCode) == code
+
+    def int8_per_tensor(graph, index):
+        tensor = graph.tensors[index]
+        q = tensor.quantization
+        return tensor.type == schema.TensorType.INT8 and q is not None and q.scale is not None and len(q.scale) == 1
+
+    for graph in model.subgraphs:
+        ops = list(graph.operators)
+        producer = {int(t): k for k, op in enumerate(ops) for t in (op.outputs if op.outputs is not None else [])}
+        consumers = {}
+        for k, op in enumerate(ops):
+            for t in op.inputs if op.inputs is not None else []:
+                consumers.setdefault(int(t), []).append(k)
+        outputs = {int(t) for t in graph.outputs}
+        dropped = set()
+        for k, op in enumerate(ops):
+            if model.operatorCodes[op.opcodeIndex].customCode not in names:
+                continue
+            x, y = int(op.inputs[0]), int(op.outputs[0])
+            before, after = producer.get(x), consumers.get(y, [])
+            if before is None or len(after) != 1 or consumers.get(x) != [k] or x in outputs or y in outputs:
+                continue
+            dequantize, quantize = ops[before], ops[after[0]]
+            if not (builtin(dequantize, schema.BuiltinOperator.DEQUANTIZE) and
+                    builtin(quantize, schema.BuiltinOperator.QUANTIZE) and
+                    int8_per_tensor(graph, int(dequantize.inputs[0])) and
+                    int8_per_tensor(graph, int(quantize.outputs[0]))):
+                continue
+            op.inputs[0], op.outputs[0] = int(dequantize.inputs[0]), int(quantize.outputs[0])
+            dropped |= {before, after[0]}
+        graph.operators = [op for k, op in enumerate(ops) if k not in dropped]
+    return _packed(model, len(content))
+
+
+def _packed(model, size):
+    """The bytes of a ModelT (object API), with TFLite's file identifier."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
+    return bytes(builder.Output())
