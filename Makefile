@@ -5,9 +5,6 @@ BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export CUDA_VISIBLE_DEVICES ?=
 
-OLD_VENV ?= .venv-tflite-runtime
-OLD_BIN  := $(OLD_VENV)/bin
-
 # Debian packages: the compiler and flexbuffers header the kernels build with (at pip
 # install too), CMake, and the aarch64 cross compiler with qemu for the ARM tests.
 APT_PACKAGES := g++ cmake libflatbuffers-dev g++-aarch64-linux-gnu qemu-user
@@ -15,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The kernels must build here: a failed build is an error, not a package without them.
 export KERAS_WHT_REQUIRE_KERNELS ?= 1
 
-.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-tflite-runtime bench clean
+.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench clean
 
 apt-packages:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
@@ -31,9 +28,9 @@ install: $(BIN)/python apt-packages
 demo: install
 	$(BIN)/keras-wht demo
 
-# Keras 3 first, then the same layers under tf_keras (TF_USE_LEGACY_KERAS=1).
+# Keras 3 first, then the same layers under tf_keras (TF_USE_LEGACY_KERAS=1), then the device pass.
 test: install
-	$(MAKE) test-kernels test-aarch64 test-keras3 test-legacy test-tflite-runtime
+	$(MAKE) test-kernels test-aarch64 test-keras3 test-legacy test-device
 
 # The C++ kernels and their TFLite glue with AddressSanitizer and UndefinedBehaviorSanitizer
 # (including the fuzz loop over options and shapes).
@@ -55,14 +52,28 @@ test-legacy:
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -n 2 -q -m "not slow" \
 		tests/layers tests/models/test_builders.py tests/legacy tests/test_keras_flavour.py
 
-# tflite-runtime 2.14 needs numpy < 2, so it gets an environment of its own.
-$(OLD_BIN)/python: | apt-packages
-	$(PYTHON) -m venv $(OLD_VENV)
-	$(OLD_BIN)/pip install --quiet --upgrade pip
-	$(OLD_BIN)/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' -e '.[data,test]'
+# The device pass: the models a workstation makes (tests/device/make_models.py: builtin,
+# custom-op, int8, several inputs, mixed precision) with the Keras outputs they must give,
+# run in fresh environments that hold one TFLite runtime and no TensorFlow, with keras-wht
+# installed the documented device way (a real install, not the checkout).
+DEVICE_MODELS := build/device-models
+DEVICE_RUNTIMES := tflite-runtime litert
 
-test-tflite-runtime: $(OLD_BIN)/python
-	KERAS_WHT_EXPECT_RUNTIMES=tflite_runtime,tensorflow $(OLD_BIN)/python -m pytest -n 2 -q -m "not slow" tests/tflite
+$(DEVICE_MODELS)/manifest.json: install
+	rm -rf $(DEVICE_MODELS) && $(BIN)/python tests/device/make_models.py $(DEVICE_MODELS)
+
+.venv-device-%/bin/python: | apt-packages
+	$(PYTHON) -m venv .venv-device-$*
+	.venv-device-$*/bin/pip install --quiet --upgrade pip
+	.venv-device-$*/bin/pip install --quiet pytest
+
+# Reinstalled every run (pip rebuilds a local folder), so the pass tests this checkout.
+test-device-%: .venv-device-%/bin/python $(DEVICE_MODELS)/manifest.json
+	.venv-device-$*/bin/pip install --quiet '.[$*]'
+	cd $(DEVICE_MODELS) && KERAS_WHT_DEVICE_RUNTIME=$* $(CURDIR)/.venv-device-$*/bin/python -m pytest -q \
+		-c $(CURDIR)/tests/device/pytest.ini --rootdir $(CURDIR)/tests/device $(CURDIR)/tests/device
+
+test-device: $(addprefix test-device-,$(DEVICE_RUNTIMES))
 
 # The README's benchmark tables and plot (into docs/bench), then the formulation and kernel benchmarks.
 bench: install
@@ -73,4 +84,4 @@ bench: install
 	$(BIN)/python benchmarks/tflite_layers.py
 
 clean:
-	rm -rf $(VENV) $(OLD_VENV) build *.egg-info .pytest_cache .hypothesis keras_wht/tflite/_keras_wht_ops*.so
+	rm -rf $(VENV) .venv-device-* build *.egg-info .pytest_cache .hypothesis keras_wht/tflite/_keras_wht_ops*.so

@@ -1,6 +1,7 @@
 """Argument checks shared by ops and layers: each error names the argument and the value."""
 
 import numbers
+import os
 
 
 def is_power_of_two(n):
@@ -73,3 +74,19 @@ def one_of(name, value, choices):
         listed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"`{name}` must be one of {listed}, got {value!r}.")
     return value
+
+
+def require_tensorflow():
+    """Raises ImportError saying how to install them unless TensorFlow and Keras are
+    importable: the layers, models, training and conversion need them; running converted
+    models (keras_wht.tflite.Interpreter) does not."""
+    import importlib.util
+
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+    missing = [m for m in ("tensorflow", "tf_keras" if legacy else "keras") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"keras-wht's layers, models, training and conversion need {' and '.join(missing)}, which "
+            "this environment lacks: pip install 'keras-wht[tensorflow]'. Running converted models needs only "
+            "a TFLite runtime (keras_wht.tflite.Interpreter), not TensorFlow."
+        )

@@ -4,6 +4,10 @@ needs tf_keras). The layers use only the public API common to both."""
 
 import os
 
+from keras_wht._checks import require_tensorflow
+
+require_tensorflow()
+
 LEGACY = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
 
 if LEGACY:

@@ -4,10 +4,14 @@ Each takes keras.applications' arguments plus `wht=`: None for the plain network
 name of a preset, or a `Placement` saying which blocks and layers become WHT layers.
 """
 
-from keras_wht.models.mobilenet_v2 import MobileNetV2
-from keras_wht.models.mobilenet_v3_large import MobileNetV3Large
-from keras_wht.models.placement import Placement
-from keras_wht.models.resnet import ResNet20, ResNet50
+from keras_wht._checks import require_tensorflow
+
+require_tensorflow()
+
+from keras_wht.models.mobilenet_v2 import MobileNetV2  # noqa: E402
+from keras_wht.models.mobilenet_v3_large import MobileNetV3Large  # noqa: E402
+from keras_wht.models.placement import Placement  # noqa: E402
+from keras_wht.models.resnet import ResNet20, ResNet50  # noqa: E402
 
 # Builder and presets by the names the command line uses.
 BUILDERS = {

@@ -1,9 +1,13 @@
 """The Walsh-Hadamard transform and the smooth threshold as TensorFlow graph ops."""
 
-from keras_wht.ops.channel_change import change_channels
-from keras_wht.ops.fwht import crop, fwht
-from keras_wht.ops.hadamard import hadamard_matrix, sequency_permutation
-from keras_wht.ops.smooth_threshold import smooth_threshold
+from keras_wht._checks import require_tensorflow
+
+require_tensorflow()
+
+from keras_wht.ops.channel_change import change_channels  # noqa: E402
+from keras_wht.ops.fwht import crop, fwht  # noqa: E402
+from keras_wht.ops.hadamard import hadamard_matrix, sequency_permutation  # noqa: E402
+from keras_wht.ops.smooth_threshold import smooth_threshold  # noqa: E402
 
 __all__ = [
     "change_channels",

@@ -24,6 +24,10 @@ __all__ = sorted(_NAMES)
 
 def __getattr__(name):
     if name in _NAMES:
+        if _NAMES[name] == "converter":
+            from keras_wht._checks import require_tensorflow
+
+            require_tensorflow()  # a device without TensorFlow runs models, but cannot convert
         module = importlib.import_module(f"keras_wht.tflite.{_NAMES[name]}")
         value = globals()[name] = getattr(module, _ATTRIBUTE.get(name, name))
         return value

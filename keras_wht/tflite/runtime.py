@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.util
+import sys
 import warnings
 
 # name -> (module, attribute path of its Interpreter class, pip package that provides it)
@@ -16,8 +17,8 @@ WITH_CUSTOM_OPS = {
     "tensorflow": ("tensorflow.lite.python.interpreter", "InterpreterWithCustomOps"),
     "tflite_runtime": ("tflite_runtime.interpreter", "InterpreterWithCustomOps"),
 }
-# tflite_runtime's last release (2.14, 2023) cannot load models from TensorFlow 2.21's
-# converter ("ValueError: vector::reserve" for any model), so it comes last.
+# tflite_runtime (its last release is 2.14) runs TF 2.21's models, builtin and with the
+# custom ops, in a process that has not loaded TensorFlow first; see _tensorflow_first.
 
 
 def available():
@@ -48,6 +49,8 @@ def interpreter_class(runtime=None, *, custom_ops=False):
     module, attribute, package = RUNTIMES[name]
     if custom_ops:
         module, attribute = WITH_CUSTOM_OPS[name]
+    if name == "tflite_runtime" and name in available() and _tensorflow_first():
+        raise ImportError(_TENSORFLOW_FIRST)
     try:
         cls = importlib.import_module(module)
         for part in attribute.split("."):
@@ -65,3 +68,22 @@ def _quiet(cls):
             return cls(*args, **kwargs)
 
     return make
+
+
+_TENSORFLOW_FIRST = (
+    "tflite_runtime cannot run models in a process that imported TensorFlow before it: "
+    "TensorFlow >= 2.20 loads its library with RTLD_GLOBAL, so tflite_runtime's calls reach "
+    "TensorFlow's copy of TFLite and fail (\"vector::reserve\"). Import tflite_runtime (or make "
+    "the keras_wht.tflite.Interpreter) before TensorFlow, run the model in a process without "
+    "TensorFlow, or use runtime='ai_edge_litert' (pip install ai-edge-litert) or 'tensorflow'."
+)
+
+
+def _tensorflow_first():
+    """Whether this process imported TensorFlow before tflite_runtime's interpreter
+    (modules enter sys.modules in import order)."""
+    loaded = list(sys.modules)
+    if "tensorflow" not in loaded:
+        return False
+    return "tflite_runtime.interpreter" not in loaded or \
+        loaded.index("tensorflow") < loaded.index("tflite_runtime.interpreter")

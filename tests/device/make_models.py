@@ -1,0 +1,102 @@
+"""The workstation half of the device pass: converts small WHT networks as users do and
+writes, for each, the .tflite file, the inputs and the outputs the Keras model gives on
+them, with the check the device must pass (manifest.json). tests/device/test_device.py
+runs them where only a TFLite runtime is installed.
+
+    python tests/device/make_models.py OUT_DIR
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from keras_wht import tflite
+from keras_wht._keras import keras
+from keras_wht.layers import WHT1D, WHT2D
+from keras_wht.tflite.converter import MIN_SQNR_DB, _as_quantized
+
+SHAPE = (8, 8, 8)
+SAMPLES = 16
+
+
+def _randomized(model, rng):
+    """Trained-looking WHT parameters (scale around 1, small thresholds)."""
+    for layer in model.layers:
+        if isinstance(layer, (WHT1D, WHT2D)):
+            layer.scale.assign(rng.uniform(0.5, 2.0, layer.scale.shape).astype("float32"))
+            layer.threshold.assign(rng.uniform(0.0, 0.3, layer.threshold.shape).astype("float32"))
+    return model
+
+
+def network(rng):
+    """Both WHT layers between the builtin ops a network has around them."""
+    inputs = keras.Input(SHAPE, name="image")
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    x = WHT2D()(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = WHT1D(32)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(10)(x)
+    return _randomized(keras.Model(inputs, outputs), rng)
+
+
+def two_inputs_two_outputs(rng):
+    """Named inputs and outputs whose TFLite order is not the Keras order."""
+    b = keras.Input(SHAPE, name="b_image")
+    a = keras.Input((4,), name="a_features")
+    x = WHT2D()(keras.layers.Conv2D(8, 1)(b))
+    pooled = keras.layers.GlobalAveragePooling2D()(x)
+    z_scores = keras.layers.Dense(3, name="z_scores")(keras.layers.Concatenate()([pooled, a]))
+    a_map = WHT1D(name="a_map")(x)
+    return _randomized(keras.Model([b, a], [z_scores, a_map]), rng)
+
+
+def _write(out, name, model, content, inputs, check, expected=None):
+    with open(os.path.join(out, f"{name}.tflite"), "wb") as f:
+        f.write(content)
+    if expected is None:
+        expected = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    expected = expected if isinstance(expected, (list, tuple)) else [expected]
+    np.savez(os.path.join(out, f"{name}.inputs.npz"), *inputs)
+    np.savez(os.path.join(out, f"{name}.expected.npz"), *[np.asarray(e) for e in expected])
+    return {"name": name, "file": f"{name}.tflite", "check": check, "operators": sorted(set(tflite.operators(content)))}
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    model = network(rng)
+    x = rng.standard_normal((SAMPLES, *SHAPE)).astype("float32")
+    float_check = {"max_abs": 1e-4}
+    int8_check = {"min_sqnr_db": MIN_SQNR_DB}
+    cases = [
+        _write(out, "builtin", model, tflite.convert(model), [x], float_check),
+        _write(out, "custom", model, tflite.convert(model, custom_ops=True), [x], float_check),
+    ]
+    for name, custom in (("int8", False), ("int8-custom", True)):
+        for io in ("float32", "int8"):
+            content = tflite.convert(model, custom_ops=custom, quantize="int8", representative_data=x, io_dtype=io)
+            # The device is given inputs on the model's int8 grid, so the Keras outputs on
+            # them measure the model's own rounding, as check_parity does.
+            rounded = _as_quantized(tflite.Interpreter(model_content=content), content, [x])
+            cases.append(_write(out, name + ("-io" if io == "int8" else ""), model, content, rounded, int8_check))
+
+    two = two_inputs_two_outputs(rng)
+    inputs = [rng.standard_normal((SAMPLES, *t.shape[1:])).astype("float32") for t in two.inputs]
+    for name, custom in (("two-io", False), ("two-io-custom", True)):
+        case = _write(out, name, two, tflite.convert(two, custom_ops=custom), inputs, float_check)
+        case["input_names"] = [t.name for t in two.inputs]
+        cases.append(case)
+
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump({"cases": cases}, f, indent=2)
+    print(f"wrote {len(cases)} models to {out}: {', '.join(c['name'] for c in cases)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])

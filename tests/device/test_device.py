@@ -1,0 +1,136 @@
+"""The device half of the device pass: the workstation's models on a machine with one
+TFLite runtime and no TensorFlow, keras-wht installed the documented device way.
+
+Run from the folder tests/device/make_models.py wrote (the Makefile's test-device does),
+with KERAS_WHT_DEVICE_RUNTIME naming the extra the environment was installed with.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+import sysconfig
+
+import numpy as np
+import pytest
+
+# The extra each device environment installs -> the runtime module it brings.
+RUNTIME_OF_EXTRA = {"tflite-runtime": "tflite_runtime", "litert": "ai_edge_litert"}
+RUNTIME = RUNTIME_OF_EXTRA[os.environ.get("KERAS_WHT_DEVICE_RUNTIME", "litert")]
+MODELS = os.environ.get("KERAS_WHT_DEVICE_MODELS", os.getcwd())
+
+
+def _manifest():
+    path = os.path.join(MODELS, "manifest.json")
+    if not os.path.isfile(path):
+        pytest.exit(f"no {path}: run tests/device/make_models.py on the workstation first", returncode=4)
+    with open(path) as f:
+        return json.load(f)["cases"]
+
+
+CASES = _manifest()
+
+
+def _arrays(path):
+    with np.load(path) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def test_this_is_a_device():
+    # No TensorFlow, no Keras: what a Jetson with a TFLite runtime has.
+    for name in ("tensorflow", "keras", "tf_keras"):
+        assert importlib.util.find_spec(name) is None, f"{name} is importable in the device environment"
+    import keras_wht
+    from keras_wht import tflite
+
+    # The installed package, not the checkout.
+    site = sysconfig.get_paths()["purelib"]
+    assert os.path.realpath(keras_wht.__file__).startswith(os.path.realpath(site)), keras_wht.__file__
+    assert tflite.runtimes() == [RUNTIME]
+
+
+def test_the_kernels_are_built():
+    from keras_wht.tflite import custom_ops
+
+    assert custom_ops.available()
+    assert custom_ops.isa() in ("avx2", "avx512", "neon", "scalar")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_the_workstations_model_gives_the_keras_outputs(case):
+    from keras_wht import tflite
+
+    it = tflite.Interpreter(model_path=os.path.join(MODELS, case["file"]))
+    assert it.runtime == RUNTIME
+    assert it.custom_ops == sorted(op for op in case["operators"] if op.startswith("KerasWht"))
+    inputs = _arrays(os.path.join(MODELS, f"{case['name']}.inputs.npz"))
+    expected = _arrays(os.path.join(MODELS, f"{case['name']}.expected.npz"))
+    got = it.predict(inputs if len(inputs) > 1 else inputs[0], batch_size=5, progress=False)
+    got = got if isinstance(got, list) else [got]
+    assert len(got) == len(expected)
+    for k, (g, e) in enumerate(zip(got, expected)):
+        assert g.shape == e.shape, f"output {k}"
+        if "max_abs" in case["check"]:
+            np.testing.assert_allclose(g, e, atol=case["check"]["max_abs"], err_msg=f"output {k}")
+        else:
+            noise = np.mean(np.square(e.astype(np.float64) - g))
+            sqnr = 10 * np.log10(np.mean(np.square(e.astype(np.float64))) / noise) if noise else np.inf
+            assert sqnr >= case["check"]["min_sqnr_db"], f"output {k}: {sqnr:.1f} dB"
+    if "input_names" in case:
+        # Inputs by name, in any order, give the same outputs.
+        named = dict(reversed(list(zip(case["input_names"], inputs))))
+        again = it.predict(named, batch_size=len(inputs[0]), progress=False)
+        for g, a in zip(got, again):
+            np.testing.assert_array_equal(g, a)
+
+
+def test_the_runtimes_own_interpreter_takes_the_registerers():
+    # A user who makes the runtime's interpreter directly registers the kernels so.
+    import importlib
+
+    from keras_wht.tflite import custom_op_registerers
+
+    case = next(c for c in CASES if c["name"] == "custom")
+    module = importlib.import_module(f"{RUNTIME}.interpreter")
+    it = module.InterpreterWithCustomOps(model_path=os.path.join(MODELS, case["file"]),
+                                         custom_op_registerers=custom_op_registerers())
+    it.allocate_tensors()
+    (x,) = _arrays(os.path.join(MODELS, "custom.inputs.npz"))
+    (want,) = _arrays(os.path.join(MODELS, "custom.expected.npz"))
+    it.set_tensor(it.get_input_details()[0]["index"], x[:1])
+    it.invoke()
+    np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]), want[:1], atol=1e-4)
+
+
+def test_the_workstation_side_says_what_to_install():
+    from keras_wht import tflite
+
+    with pytest.raises(ImportError, match=r"need tensorflow and keras.*pip install 'keras-wht\[tensorflow\]'"):
+        tflite.convert  # noqa: B018
+    with pytest.raises(ImportError, match=r"pip install 'keras-wht\[tensorflow\]'"):
+        import keras_wht.layers  # noqa: F401
+
+
+@pytest.mark.skipif(RUNTIME != "tflite_runtime", reason="tflite_runtime's import-order hazard")
+def test_tflite_runtime_after_tensorflow_is_refused_clearly():
+    # A process that imported TensorFlow (>= 2.20) before tflite_runtime cannot run it; the
+    # device has no TensorFlow, so a stand-in module takes its place in sys.modules.
+    import subprocess
+
+    code = (
+        "import sys, types; sys.modules['tensorflow'] = types.ModuleType('tensorflow')\n"
+        "from keras_wht.tflite import Interpreter\n"
+        "try:\n"
+        f"    Interpreter(model_path={os.path.join(MODELS, 'builtin.tflite')!r})\n"
+        "except ImportError as err:\n"
+        "    print(err)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "tflite_runtime cannot run models in a process that imported TensorFlow before it" in out.stdout
+    assert "runtime='ai_edge_litert'" in out.stdout
+
+
+def test_running_models_imported_no_tensorflow():
+    # Last in the file: every model above has run in this process by now.
+    assert not {"tensorflow", "keras", "tf_keras"} & set(sys.modules)
