@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 
 # Packages that `info` reports, and the TFLite runtimes the project can run on.
 PACKAGES = ("tensorflow", "keras", "tf-keras", "numpy", "tensorflow-model-optimization")
@@ -92,6 +93,26 @@ def check_output(path, name, *, folder):
         raise ValueError(f"`{name}` cannot be made as a folder, got {path!r}: {existing!r} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"`{name}` cannot be written, got {path!r}: no write permission in {existing!r}")
+    if not folder and os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"`{name}` cannot be written, got {path!r}: the file is read-only")
+
+
+def write_file(path, content):
+    """Writes `content` (bytes or str) to `path` whole or not at all: into a temporary file in
+    the same folder, then os.replace, so a failure never leaves a half-written output."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as f:
+            f.write(content)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)  # what open() would have made; mkstemp makes 0600
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 def parameter_counts(names, *, input_size, classes):
@@ -136,9 +157,9 @@ def _models(args):
 def _train(args):
     from keras_wht import training
 
-    try:
+    try:  # every check, the data and the network before --out is made; training errors are not ours to word
         check_output(args.out, "--out", folder=True)
-        metrics = training.train(
+        run = training.prepare(
             model=args.model, wht=training.parse_wht(args.wht), dataset=args.dataset, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer,
             seed=args.seed, out=args.out, resume=args.resume, augment=args.augment,
@@ -146,66 +167,115 @@ def _train(args):
         )
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
         return _fail("train", err)
+    metrics = run.fit()
     print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['parameters']:,} parameters); "
           f"model, checkpoint, history and metrics in {args.out}")
     return 0
 
 
 def calibration_inputs(name, input_shape, count=128):
-    """`count` float32 inputs of `input_shape`: 'digits' resized and tiled to it, or a .npy file."""
+    """`count` float32 inputs of `input_shape` (the model's, batch excluded; None where any
+    size goes): 'digits' resized and tiled to it, or a .npy file's first `count`. Raises
+    ValueError naming `--calibration` and the value unless they fit the model."""
     import numpy as np
 
+    input_shape = tuple(input_shape)
     if name.endswith(".npy"):
-        return np.load(name).astype(np.float32)[:count]
-    if name != "digits":
+        x = _load_npy(name, "--calibration")
+        if x.ndim < 1 or x.ndim != len(input_shape) + 1 or any(
+                want is not None and got != want for got, want in zip(x.shape[1:], input_shape)):
+            held = f"arrays of shape {tuple(x.shape[1:])}" if x.ndim >= 1 else "a single number"
+            raise ValueError(f"`--calibration` {name!r} holds {held}, the model takes {_shape(input_shape)}")
+        x = x[:count]
+    elif name == "digits":
+        if len(input_shape) != 3 or None in input_shape:
+            raise ValueError(f"`--calibration` 'digits' are images (height, width, channels), the model takes "
+                             f"{_shape(input_shape)}: give a .npy file")
+        import tensorflow as tf
+
+        from keras_wht import datasets
+
+        (x, _), _ = datasets.load_digits()
+        height, width, channels = input_shape
+        x = tf.image.resize(x[:count], (height, width)).numpy()
+        return np.tile(x, (1, 1, 1, channels))
+    else:
         raise ValueError(f"`--calibration` must be 'digits' or a .npy file, got {name!r}.")
-    import tensorflow as tf
+    if len(x) == 0:
+        raise ValueError(f"`--calibration` {name!r} holds no samples (an array of shape {x.shape})")
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        raise ValueError(f"`--calibration` {name!r} holds NaN or infinite values ({bad:,} of {x.size:,} in the first "
+                         f"{len(x)} samples)")
+    return x
 
-    from keras_wht import datasets
 
-    (x, _), _ = datasets.load_digits()
-    height, width, channels = input_shape
-    x = tf.image.resize(x[:count], (height, width)).numpy()
-    return np.tile(x, (1, 1, 1, channels))
+def _shape(shape):
+    return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _load_npy(path, name):
+    """The float32 array in the .npy file `path`, or ValueError naming `name` and `path`."""
+    import numpy as np
+
+    if os.path.isdir(path):
+        raise ValueError(f"`{name}` {path!r} is a folder, not a .npy file")
+    if not os.path.isfile(path):
+        raise ValueError(f"`{name}` {path!r} does not exist")
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise ValueError(f"`{name}` {path!r} is not a .npy file (saved by numpy.save)")
+            f.seek(0)
+            x = np.load(f, allow_pickle=False)
+    except (OSError, EOFError) as err:
+        raise ValueError(f"`{name}` {path!r} does not read: {err}") from err
+    except ValueError as err:
+        if str(err).startswith(f"`{name}`"):
+            raise
+        raise ValueError(f"`{name}` {path!r} is not a valid .npy file: {' '.join(str(err).split())}") from err
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"`{name}` {path!r} holds {x.dtype} values, not real numbers")
+    return x.astype(np.float32)
 
 
 def _convert(args):
     import collections
 
-    import numpy as np
-
     import keras_wht.layers  # noqa: F401  (registers the WHT layers, so load_model finds them)
-    from keras_wht import _checks, tflite
-    from keras_wht._keras import keras
+    from keras_wht import _checks, tflite, training
 
-    import zipfile
-
-    if not os.path.isfile(args.model):
-        return _fail("convert", f"`model` {args.model!r} does not exist")
-    if not zipfile.is_zipfile(args.model):
-        return _fail("convert", f"`model` {args.model!r} is not a .keras file (a zip archive saved by model.save)")
     try:
         check_output(args.output, "--output", folder=False)
+        if os.path.exists(args.output) and os.path.exists(args.model) and os.path.samefile(args.output, args.model):
+            raise ValueError(f"`--output` {args.output!r} is the model itself")
         if args.tolerance is not None:
             _checks.positive_number("--tolerance", args.tolerance)
-        model = keras.saving.load_model(args.model)
+        model = training.load_saved(args.model, "model")
         data = None
         if args.calibration:
+            if len(model.inputs) != 1:
+                raise ValueError(f"`--calibration` {args.calibration!r} gives one input, the model takes "
+                                 f"{len(model.inputs)}")
             data = calibration_inputs(args.calibration, tuple(model.inputs[0].shape[1:]))
         content = tflite.convert(model, custom_ops=args.custom_ops, quantize=args.quantize, representative_data=data,
                                  io_dtype=args.io_dtype)
-        with open(args.output, "wb") as f:
-            f.write(content)
-        print(f"wrote {args.output}: {len(content):,} bytes")
-        counts = collections.Counter(tflite.operators(content))
-        print("operators: " + ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())))
+        report = None
         if args.verify:
-            report = tflite.check_parity(model, content, inputs=data, quantize=args.quantize,
-                                         tolerance=args.tolerance)
-            worst = max(report.values()) if report else 0.0
-            print(f"parity: largest |TFLite - Keras| {worst:.3g} over {len(report)} output(s)")
+            try:
+                report = tflite.check_parity(model, content, inputs=data, quantize=args.quantize,
+                                             tolerance=args.tolerance)
+            except tflite.ParityError as err:
+                raise ValueError(f"{err} {args.output!r} not written (--no-verify writes it unchecked).") from err
     except (ValueError, TypeError, NotImplementedError, ImportError) as err:
         return _fail("convert", err)
+    write_file(args.output, content)
+    print(f"wrote {args.output}: {len(content):,} bytes")
+    counts = collections.Counter(tflite.operators(content))
+    print("operators: " + ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())))
+    if report is not None:
+        worst = max(report.values()) if report else 0.0
+        print(f"parity: largest |TFLite - Keras| {worst:.3g} over {len(report)} output(s)")
     return 0
 
 
@@ -241,6 +311,15 @@ def _bench(args):
         for name, path in (("--json", args.json), ("--markdown", args.markdown)):
             if path and path != "-":
                 check_output(path, name, folder=False)
+        if args.json == "-" and args.markdown == "-":
+            raise ValueError("`--json` and `--markdown` cannot both be '-' (standard output)")
+        if args.what == "models":
+            from keras_wht.bench import models as bench_models
+
+            sizes = tuple(args.input_size or bench_models.INPUT_SIZES)
+            names = args.model or None
+            wht = args.wht[0] if args.wht and len(args.wht) == 1 else (args.wht or "paper")
+            planned = bench_models.plan(names, wht, sizes)  # unknown models, presets and sizes fail here
     except (ValueError, ImportError) as err:
         return _fail("bench", err)
     keras_threads = paths.set_keras_threads(max(threads))  # before TensorFlow runs anything
@@ -259,10 +338,7 @@ def _bench(args):
             steps = len(layers.cases(args.size, args.batch)) * len(chosen)
             work = lambda step: layers.run(args.size, batch=args.batch, step=step, **options)  # noqa: E731
         else:
-            sizes = tuple(args.input_size or models.INPUT_SIZES)
-            names = args.model or None
-            wht = args.wht[0] if args.wht and len(args.wht) == 1 else (args.wht or "paper")
-            settings.update(models=list(models.plan(names, wht, sizes)), wht=wht, input_sizes=list(sizes))
+            settings.update(models=list(planned), wht=wht, input_sizes=list(sizes))
             steps = len(settings["models"]) * len(sizes) * len(chosen)
             work = lambda step: models.run(names, wht=wht, input_sizes=sizes, step=step, **options)  # noqa: E731
         console = report.console(stderr=True)
@@ -275,7 +351,7 @@ def _bench(args):
 
             step.done = 0
             rows = work(step)
-    except (ValueError, ImportError, RuntimeError) as err:
+    except ImportError as err:  # the kernels or a runtime that does not load: named; anything else is a bug
         return _fail("bench", err)
     doc = report.document(args.what, rows, settings, runtime=args.runtime)
     _write_bench(doc, args)
@@ -299,14 +375,12 @@ def _write_bench(doc, args):
         if args.json == "-":
             print(text)
         else:
-            with open(args.json, "w") as f:
-                f.write(text)
+            write_file(args.json, text)
     if args.markdown:
         if args.markdown == "-":
             print(report.markdown(doc), end="")
         else:
-            with open(args.markdown, "w") as f:
-                f.write(report.markdown(doc))
+            write_file(args.markdown, report.markdown(doc))
 
 
 def _demo(args):
@@ -318,10 +392,11 @@ def _demo(args):
     if args.wht not in models.presets("mobilenet_v2"):
         return _fail("demo", f"`--wht` must be a MobileNetV2 preset ({', '.join(models.presets('mobilenet_v2'))}), "
                              f"got {args.wht!r}")
-    from keras_wht import demo
+    from keras_wht import demo, training
     from keras_wht.bench import report
 
     try:
+        training.check(model=demo.MODEL, wht=args.wht, epochs=epochs, seed=args.seed, input_size=demo.INPUT_SIZE)
         report.require_plots()
         check_output(args.out, "--out", folder=True)
     except (ImportError, ValueError) as err:

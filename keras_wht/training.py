@@ -3,6 +3,10 @@
 import csv
 import json
 import os
+import re
+import shutil
+import tempfile
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -53,6 +57,175 @@ def pipeline(x, y, *, input_size, batch_size, shuffle=False, augment=False, seed
     return data.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def check(*, model="mobilenet_v2", wht=None, dataset="digits", epochs=5, batch_size=64, learning_rate=1e-3,
+          schedule="cosine", optimizer="adam", seed=0, input_size=32, out="runs/train", resume=False):
+    """Raises ValueError naming the argument and its value unless `train` can start with these
+    (FileNotFoundError for `resume` without a checkpoint in `out`). Cheap: loads, builds and
+    makes nothing; `train` runs it first."""
+    models.get(model)
+    if isinstance(wht, str) and wht not in models.presets(model):
+        raise ValueError(f"Unknown `wht` preset {wht!r} for {model}; the presets are: "
+                         f"{', '.join(models.presets(model))}.")
+    if dataset not in datasets.NAMES:
+        raise ValueError(f"Unknown dataset {dataset!r}; the datasets are: {', '.join(datasets.NAMES)}.")
+    _checks.one_of("schedule", schedule, SCHEDULES)
+    _checks.one_of("optimizer", optimizer, OPTIMIZERS)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("input_size", input_size)):
+        _checks.positive_int(name, value)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}.")
+    if not np.isfinite(learning_rate):
+        raise ValueError(f"`learning_rate` must be finite, got {learning_rate!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"`seed` must be an integer from 0 to 2**32 - 1, got {seed!r}.")
+    if resume and not os.path.isfile(os.path.join(out, "checkpoint.keras")):
+        raise FileNotFoundError(f"--resume: no checkpoint to resume from at {os.path.join(out, 'checkpoint.keras')}")
+
+
+def load_saved(path, name):
+    """The Keras model saved at `path` (a .keras file), or ValueError naming `name`, `path`
+    and why it does not load (missing, not a zip archive, no config.json, an unknown layer
+    class, unreadable weights, ...). keras_wht's layers must be imported (keras_wht.layers)."""
+    if os.path.isdir(path):
+        raise ValueError(f"`{name}` {path!r} is a folder, not a .keras file")
+    if not os.path.isfile(path):
+        raise ValueError(f"`{name}` {path!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"`{name}` {path!r} is not a .keras file (a zip archive saved by model.save)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise ValueError(f"`{name}` {path!r} has no config.json: it is a zip archive, but not a model "
+                                 "saved by model.save")
+            config = archive.read("config.json")
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"`{name}` {path!r} is a damaged zip archive: {one_line(err)}") from err
+    try:
+        json.loads(config)
+    except ValueError as err:  # UnicodeDecodeError and json.JSONDecodeError
+        raise ValueError(f"`{name}` {path!r} holds a config.json that is not JSON: {one_line(err)}") from err
+    try:
+        return keras.saving.load_model(path)
+    except (ValueError, TypeError, KeyError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"`{name}` {path!r} does not load: {one_line(err)}") from err
+
+
+def one_line(err, limit=200):
+    """The first sentence of the innermost exception `err` was raised from (Keras wraps the
+    reason, such as "Could not locate class 'X'.", in pages of configuration), on one line."""
+    while True:  # down the "raised from" chain, and "while handling" where it is an error of the same kinds
+        inner = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
+        if inner is None or (err.__cause__ is None and not isinstance(inner, (ValueError, TypeError, OSError))):
+            break
+        err = inner
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+        text = err.args[0]
+    sentence = re.split(r"(?<=\.) (?=[A-Z])", text, maxsplit=1)[0]
+    return sentence if len(sentence) <= limit else sentence[: limit - 3] + "..."
+
+
+class Run:
+    """A training run that `prepare` checked and set up (data loaded, network built or loaded
+    from the checkpoint) but has not started: `fit()` starts it. Nothing is written before."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def fit(self, verbose=1):
+        """Trains, evaluates and writes the outputs into `out` (see `train`); returns the metrics."""
+        out, net, strategy = self.out, self.net, self.strategy
+        checkpoint = os.path.join(out, "checkpoint.keras")
+        history_csv = os.path.join(out, "history.csv")
+        made = _missing_ancestor(out)
+        os.makedirs(out, exist_ok=True)  # only now: a run that cannot start leaves nothing
+        try:
+            callbacks = [
+                keras.callbacks.ModelCheckpoint(checkpoint),
+                keras.callbacks.CSVLogger(history_csv, append=self.resume),
+            ]
+            if self.done < self.epochs:
+                net.fit(self.train_data, validation_data=self.val_data, epochs=self.epochs, initial_epoch=self.done,
+                        shuffle=False, callbacks=callbacks, verbose=verbose)
+        except BaseException:
+            if made and not os.path.exists(checkpoint):  # failed before its first epoch: as it was
+                shutil.rmtree(made, ignore_errors=True)
+            raise
+        metrics = {}
+        if self.recalibrate_bn and _batch_norms(net):
+            metrics["test_accuracy_before_recalibration"] = float(net.evaluate(self.test_data, verbose=0)[1])
+            with strategy.scope():
+                recalibrate_batch_norm(net, self.recalibration_data)
+        test_loss, test_accuracy = net.evaluate(self.test_data, verbose=0)
+        _save_model(net, os.path.join(out, "model.keras"))
+        _write_json(os.path.join(out, "history.json"), _read_history(history_csv))
+        metrics = {
+            **metrics,
+            "model": self.model,
+            "wht": self.wht,
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "parameters": int(net.count_params()),
+            "test_accuracy": float(test_accuracy),
+            "test_loss": float(test_loss),
+        }
+        _write_json(os.path.join(out, "metrics.json"), metrics)
+        return metrics
+
+
+def prepare(
+    *,
+    model="mobilenet_v2",
+    wht=None,
+    dataset="digits",
+    epochs=5,
+    batch_size=64,
+    learning_rate=1e-3,
+    schedule="cosine",
+    optimizer="adam",
+    seed=0,
+    out="runs/train",
+    resume=False,
+    augment=False,
+    distribute=False,
+    input_size=32,
+    recalibrate_bn=True,
+):
+    """A `Run` of `train` with these arguments, checked and ready: raises ValueError (an
+    argument, a `wht` placement the network does not have, a checkpoint that does not
+    load), FileNotFoundError (`resume` without a checkpoint), RuntimeError (a data set that
+    does not download) or ImportError (scikit-learn missing for digits) before `out` exists."""
+    check(model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+          schedule=schedule, optimizer=optimizer, seed=seed, input_size=input_size, out=out, resume=resume)
+    keras.utils.set_random_seed(seed)
+
+    (x_train, y_train), (x_test, y_test), classes = datasets.load(dataset, seed=seed)
+    held_out = max(1, len(x_train) // 10)  # deterministic validation split from the training set
+    x_val, y_val, x_train, y_train = x_train[:held_out], y_train[:held_out], x_train[held_out:], y_train[held_out:]
+    batches = dict(input_size=input_size, batch_size=batch_size)
+
+    done = 0
+    strategy = tf.distribute.MirroredStrategy() if distribute else tf.distribute.get_strategy()
+    with strategy.scope():
+        if resume:
+            net = load_saved(os.path.join(out, "checkpoint.keras"), "--resume")
+            done = _epochs_done(os.path.join(out, "history.csv"))
+        else:
+            net = build(model, wht=wht, input_size=input_size, classes=classes)
+            steps = epochs * -(-len(x_train) // batch_size)
+            rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if schedule == "cosine" else learning_rate
+            opt = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=0.9)
+            net.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return Run(
+        model=model, wht=wht, dataset=dataset, epochs=epochs, out=out, resume=resume, recalibrate_bn=recalibrate_bn,
+        net=net, strategy=strategy, done=done,
+        train_data=pipeline(x_train, y_train, shuffle=True, augment=augment, seed=seed, **batches),
+        val_data=pipeline(x_val, y_val, **batches),
+        test_data=pipeline(x_test, y_test, **batches),
+        recalibration_data=pipeline(x_train, y_train, **batches),
+    )
+
+
 def train(
     *,
     model="mobilenet_v2",
@@ -81,72 +254,65 @@ def train(
     its learning-rate schedule carry on as they were saved).
     `recalibrate_bn` recomputes the batch-norm statistics after training (see
     `recalibrate_batch_norm`); metrics.json gives the test accuracy before and after.
+
+    Every argument is checked, the data loaded and the network built before `out` is made
+    (see `prepare`); a run that fails before its first epoch removes the folders it made.
+    model.keras, history.json and metrics.json are written whole or not at all.
     """
-    models.get(model)
-    _checks.one_of("schedule", schedule, SCHEDULES)
-    _checks.one_of("optimizer", optimizer, OPTIMIZERS)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("input_size", input_size)):
-        _checks.positive_int(name, value)
-    if not learning_rate > 0:
-        raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}.")
-    keras.utils.set_random_seed(seed)
+    return prepare(
+        model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        schedule=schedule, optimizer=optimizer, seed=seed, out=out, resume=resume, augment=augment,
+        distribute=distribute, input_size=input_size, recalibrate_bn=recalibrate_bn,
+    ).fit(verbose=verbose)
 
-    (x_train, y_train), (x_test, y_test), classes = datasets.load(dataset, seed=seed)
-    os.makedirs(out, exist_ok=True)  # only once the data is there: a failed start leaves nothing
-    held_out = max(1, len(x_train) // 10)  # deterministic validation split from the training set
-    x_val, y_val, x_train, y_train = x_train[:held_out], y_train[:held_out], x_train[held_out:], y_train[held_out:]
-    batches = dict(input_size=input_size, batch_size=batch_size)
-    train_data = pipeline(x_train, y_train, shuffle=True, augment=augment, seed=seed, **batches)
-    val_data = pipeline(x_val, y_val, **batches)
-    test_data = pipeline(x_test, y_test, **batches)
 
-    checkpoint = os.path.join(out, "checkpoint.keras")
-    history_csv = os.path.join(out, "history.csv")
-    done = 0
-    strategy = tf.distribute.MirroredStrategy() if distribute else tf.distribute.get_strategy()
-    with strategy.scope():
-        if resume:
-            if not os.path.isfile(checkpoint):
-                raise FileNotFoundError(f"--resume: no checkpoint to resume from at {checkpoint}")
-            net = keras.saving.load_model(checkpoint)
-            done = _epochs_done(history_csv)
-        else:
-            net = build(model, wht=wht, input_size=input_size, classes=classes)
-            steps = epochs * -(-len(x_train) // batch_size)
-            rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if schedule == "cosine" else learning_rate
-            opt = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=0.9)
-            net.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+def _missing_ancestor(path):
+    """The outermost folder of `path` that does not exist yet (None if `path` exists)."""
+    path, missing = os.path.abspath(path), None
+    while not os.path.exists(path):
+        missing, path = path, os.path.dirname(path)
+    return missing
 
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(checkpoint),
-        keras.callbacks.CSVLogger(history_csv, append=resume),
-    ]
-    if done < epochs:
-        net.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=done, shuffle=False,
-                callbacks=callbacks, verbose=verbose)
-    metrics = {}
-    if recalibrate_bn and _batch_norms(net):
-        metrics["test_accuracy_before_recalibration"] = float(net.evaluate(test_data, verbose=0)[1])
-        with strategy.scope():
-            recalibrate_batch_norm(net, pipeline(x_train, y_train, **batches))
-    test_loss, test_accuracy = net.evaluate(test_data, verbose=0)
-    net.save(os.path.join(out, "model.keras"))
-    history = _read_history(history_csv)
-    with open(os.path.join(out, "history.json"), "w") as f:
-        json.dump(history, f, indent=2)
-    metrics = {
-        **metrics,
-        "model": model,
-        "wht": wht,
-        "dataset": dataset,
-        "epochs": epochs,
-        "parameters": int(net.count_params()),
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-    }
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    return metrics
+
+def _write_json(path, data):
+    """Writes `data` as JSON to `path` whole or not at all (a temporary file, then os.replace)."""
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+        os.chmod(temporary, _file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def _save_model(net, path):
+    """net.save(path), whole or not at all."""
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.",
+                                     suffix=".keras")
+    os.close(fd)
+    try:
+        net.save(temporary)
+        os.chmod(temporary, _file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def _file_mode():
+    """The mode open() gives a new file under the current umask (mkstemp makes them 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def recalibrate_batch_norm(model, data):
