@@ -6,7 +6,7 @@ import numpy as np
 
 from keras_wht import _checks
 from keras_wht.tflite import custom_ops as native
-from keras_wht.tflite import flatbuffer
+from keras_wht.tflite import flatbuffer, integrity
 from keras_wht.tflite.runtime import interpreter_class
 
 
@@ -58,6 +58,8 @@ class Interpreter:
             raise ValueError("`model_content` must be the bytes of a TFLite model (with the TFL3 file identifier).")
         num_threads = _checks.positive_int("num_threads", num_threads, allow_none=True)
         content = bytes(model_content) if model_content is not None else None
+        integrity.check(stored if content is None else content,
+                        f"`model_path` {model_path!r}" if model_path is not None else "`model_content`")
         self.custom_ops = sorted(set(flatbuffer.operators(stored if content is None else content)) & set(native.OPS))
         if self.custom_ops:
             native.library()  # CustomOpsUnavailable, saying how to build them, if missing
@@ -125,7 +127,10 @@ class Interpreter:
             self._resize([len(batch[0])] * len(batch), details)
             for d, values in zip(details, batch):
                 self._interpreter.set_tensor(d["index"], _quantize(values, d))
-            self._interpreter.invoke()
+            try:
+                self._interpreter.invoke()
+            except RuntimeError as err:  # a model the runtime loaded but cannot run
+                raise ValueError(f"The {self.runtime} runtime could not run the model: {err}") from err
             results.append([_dequantize(self._interpreter.get_tensor(d["index"]), d)
                             for d in self._interpreter.get_output_details()])
         outputs = [np.concatenate(parts) for parts in zip(*results)]

@@ -1,0 +1,48 @@
+"""Runs .tflite files through keras_wht.tflite.Interpreter in a process without TensorFlow.
+
+    python -m tests.tflite.mutant_runner FOLDER RESULTS RUNTIME
+
+For each file in FOLDER (sorted by name), in order, writes one line to RESULTS: the file
+name, then "ok", "ValueError: <message>" or "other <type>: <message>". The name is
+flushed before the model is loaded and the outcome after it ran, so when a model crashes
+the process, the last line names it. Exits 3 if TensorFlow was imported.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+# Inputs above this many elements are not made (a damaged shape can ask for terabytes).
+MAX_INPUT_ELEMENTS = 1 << 24
+
+
+def outcome(path, runtime):
+    from keras_wht.tflite import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=path, runtime=runtime, num_threads=1)
+        shapes = [[int(n) for n in d["shape"]] for d in interpreter.get_input_details()]
+        if any(np.prod(shape, dtype=np.float64) > MAX_INPUT_ELEMENTS for shape in shapes):
+            return f"ok (loaded; inputs {shapes} too large to run)"
+        interpreter.predict([np.zeros(shape, np.float32) for shape in shapes], progress=False)
+        return "ok"
+    except ValueError as err:
+        return f"ValueError: {err}"
+    except Exception as err:  # noqa: BLE001 - what else a damaged model raises is the result
+        return f"other {type(err).__name__}: {err}"
+
+
+def main(folder, results, runtime):
+    with open(results, "w") as out:
+        for name in sorted(os.listdir(folder)):
+            out.write(f"{name} ")
+            out.flush()
+            out.write(" ".join(outcome(os.path.join(folder, name), runtime).split()) + "\n")
+            out.flush()
+    if "tensorflow" in sys.modules:
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,340 @@
+"""Damaged and hostile .tflite files: integrity.check names what is wrong, and
+Interpreter raises ValueError for them instead of crashing the process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_wht import tflite
+from keras_wht._keras import keras
+from keras_wht.layers import WHT2D
+from keras_wht.tflite import custom_ops, integrity, rewrite
+
+schema = rewrite.schema
+ROOT = Path(__file__).resolve().parents[2]
+# The subprocess imports no TensorFlow, so tf.lite is not among its runtimes.
+RUNTIMES = [r for r in tflite.runtimes() if r not in ("tensorflow", "tflite_runtime")]
+MUTANTS_PER_MODEL = 120
+
+
+def _network():
+    return keras.Sequential([
+        keras.Input((8, 8, 4)), keras.layers.Conv2D(8, 3, padding="same"), WHT2D(),
+        keras.layers.DepthwiseConv2D(3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3),
+    ])
+
+
+@pytest.fixture(scope="module")
+def models():
+    """Small models of each kind convert makes: {name: bytes}."""
+    keras.utils.set_random_seed(7)
+    network = _network()
+    data = np.random.default_rng(7).standard_normal((16, 8, 8, 4)).astype(np.float32)
+    made = {"float": tflite.convert(network), "int8": tflite.convert(network, quantize="int8", representative_data=data)}
+    if custom_ops.available():
+        made["custom"] = tflite.convert(network, custom_ops=True)
+        made["int8_custom"] = tflite.convert(network, custom_ops=True, quantize="int8", representative_data=data)
+    return made
+
+
+def _edited(content, edit):
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    edit(model)
+    return rewrite._packed(model, len(content))
+
+
+def _find(model, predicate):
+    graph = model.subgraphs[0]
+    return next(i for i, t in enumerate(graph.tensors) if predicate(t))
+
+
+def _int8_tensor(model):
+    return model.subgraphs[0].tensors[_find(model, lambda t: t.type == schema.TensorType.INT8 and t.quantization
+                                             is not None and t.quantization.scale is not None)]
+
+
+def _constant(model):
+    index = _find(model, lambda t: t.buffer and model.buffers[t.buffer].data is not None and
+                  len(model.buffers[t.buffer].data) > 4 and t.type == schema.TensorType.FLOAT32)
+    return index, model.subgraphs[0].tensors[index]
+
+
+def _rejected(content, match):
+    with pytest.raises(ValueError, match=match):
+        integrity.check(content, "`model_content`")
+
+
+# --- what check names --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["float", "int8", "custom", "int8_custom"])
+def test_healthy_models_pass(models, name):
+    if name not in models:
+        pytest.skip("keras-wht's kernel library is not built")
+    integrity.check(models[name], "`model_content`")
+
+
+def test_a_truncated_file(models):
+    content = models["float"]
+    _rejected(content[:12], r"^`model_content` is damaged: the file is 12 bytes, too short")
+    for size in (len(content) // 2, len(content) - 3, 40):
+        with pytest.raises(ValueError, match="`model_content` is damaged: .*(outside|past the end|cannot be read)"):
+            integrity.check(content[:size], "`model_content`")
+
+
+def test_no_file_identifier_and_a_root_outside_the_file(models):
+    content = bytearray(models["float"])
+    _rejected(bytes(content[:4]) + b"XXXX" + bytes(content[8:]), "no TFLite file identifier")
+    content[0:4] = (len(content) + 100).to_bytes(4, "little")
+    _rejected(bytes(content), "root table offset .* lies outside the file")
+
+
+def test_a_zero_point_out_of_range(models):
+    def edit(model):
+        tensor = _int8_tensor(model)
+        tensor.quantization.zeroPoint = [-47877] * len(tensor.quantization.zeroPoint)
+
+    _rejected(_edited(models["int8"], edit), r"tensor \d+ \('.*'\) has int8 zero point -47877, outside \[-128, 127\]\.$")
+
+
+@pytest.mark.parametrize("scale, word", [(-0.5, "-0.5"), (0.0, "0.0"), (float("nan"), "nan"), (float("inf"), "inf")])
+def test_a_scale_that_is_not_positive_and_finite(models, scale, word):
+    def edit(model):
+        tensor = _int8_tensor(model)
+        tensor.quantization.scale = [scale] * len(tensor.quantization.scale)
+
+    _rejected(_edited(models["int8"], edit), rf"has quantization scale {word}; scales must be finite and above 0")
+
+
+def test_per_channel_quantization_that_does_not_fit_the_shape(models):
+    def channel_count(model):
+        tensor = next(t for t in model.subgraphs[0].tensors if t.quantization is not None and
+                      t.quantization.scale is not None and len(t.quantization.scale) > 1)
+        tensor.quantization.scale = list(tensor.quantization.scale) + [0.1]
+        tensor.quantization.zeroPoint = list(tensor.quantization.zeroPoint) + [0]
+
+    def dimension(model):
+        tensor = next(t for t in model.subgraphs[0].tensors if t.quantization is not None and
+                      t.quantization.scale is not None and len(t.quantization.scale) > 1)
+        tensor.quantization.quantizedDimension = 7
+
+    def counts(model):
+        tensor = _int8_tensor(model)
+        tensor.quantization.zeroPoint = list(tensor.quantization.zeroPoint) * 2
+
+    _rejected(_edited(models["int8"], channel_count), r"has \d+ quantization scales for the \d+ channels of dimension")
+    _rejected(_edited(models["int8"], dimension), "is quantized per channel along dimension 7, but has shape")
+    _rejected(_edited(models["int8"], counts), r"has (\d+) quantization scales but \d+ zero points")
+
+
+def test_tensor_indices_out_of_range(models):
+    def operator_input(model):
+        model.subgraphs[0].operators[0].inputs[0] = len(model.subgraphs[0].tensors) + 5
+
+    def model_output(model):
+        model.subgraphs[0].outputs[0] = -2
+
+    def signature(model):
+        model.signatureDefs[0].outputs[0].tensorIndex = 10_000
+
+    n = "refer to tensor {}; the subgraph has \\d+ tensors"
+    _rejected(_edited(models["float"], operator_input), r"operator 0 \(CONV_2D\)'s inputs \[\d+, .*\] " + n.format(r"\d+"))
+    _rejected(_edited(models["float"], model_output), "the model's outputs \\[-2\\] " + n.format(-2))
+    _rejected(_edited(models["float"], signature), r"signature 0 \('serving_default'\) output '.*' refers to tensor 10000")
+
+
+def test_a_required_input_left_out(models):
+    def edit(model):
+        model.subgraphs[0].operators[0].inputs[1] = -1
+
+    _rejected(_edited(models["float"], edit), r"operator 0 \(CONV_2D\) has no tensor \(-1\) as its input 1, which it needs")
+
+
+def test_an_optional_input_left_out_passes(models):
+    def edit(model):
+        op = next(o for o in model.subgraphs[0].operators
+                  if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.CONV_2D)
+        op.inputs[2] = -1  # the bias
+
+    integrity.check(_edited(models["float"], edit), "`model_content`")
+
+
+def test_too_few_inputs(models):
+    def edit(model):
+        op = next(o for o in model.subgraphs[0].operators
+                  if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.BATCH_MATMUL)
+        op.inputs = op.inputs[:1]
+
+    _rejected(_edited(models["float"], edit), r"operator \d+ \(BATCH_MATMUL\) has 1 input\(s\); it needs at least 2")
+
+
+def test_an_opcode_index_out_of_range(models):
+    def edit(model):
+        model.subgraphs[0].operators[1].opcodeIndex = 99
+
+    _rejected(_edited(models["float"], edit), r"operator 1 has operator code 99; the model has \d+")
+
+
+def test_an_unknown_or_negative_builtin_operator(models):
+    def unknown(model):
+        model.operatorCodes[0].builtinCode = 4000
+
+    def negative(model):
+        model.operatorCodes[0].deprecatedBuiltinCode = -3
+
+    _rejected(_edited(models["float"], unknown), "operator code 0 has builtin operator 4000, unknown to the tflite")
+    _rejected(_edited(models["float"], negative), r"operator code 0 has a negative builtin operator \(-3\)")
+
+
+def test_a_custom_code_that_is_not_text(models):
+    if "custom" not in models:
+        pytest.skip("keras-wht's kernel library is not built")
+
+    def edit(model):
+        code = next(c for c in model.operatorCodes if c.customCode)
+        code.customCode = b"Keras\xff\xfeWht"
+
+    _rejected(_edited(models["custom"], edit), r"operator code \d+'s custom code is not UTF-8 text")
+
+
+def test_a_buffer_too_short_for_the_shape(models):
+    def edit(model):
+        _, tensor = _constant(model)
+        model.buffers[tensor.buffer].data = model.buffers[tensor.buffer].data[:-4]
+
+    _rejected(_edited(models["float"], edit), r"tensor \d+ \('.*'\) has shape \[.*\] of float32, (\d+) bytes, but its "
+                                              r"buffer \d+ holds \d+ bytes")
+
+
+def test_tensor_fields_out_of_range(models):
+    def buffer(model):
+        _constant(model)[1].buffer = 5000
+
+    def kind(model):
+        _constant(model)[1].type = 99
+
+    def shape(model):
+        _constant(model)[1].shape = [3, -2]
+
+    def signature(model):
+        model.subgraphs[0].tensors[model.subgraphs[0].inputs[0]].shape[2] = 12345
+
+    _rejected(_edited(models["float"], buffer), r"refers to buffer 5000; the model has \d+ buffers")
+    _rejected(_edited(models["float"], kind), "has unknown type 99")
+    _rejected(_edited(models["float"], shape), r"has a negative dimension in its shape \[3, -2\]")
+    _rejected(_edited(models["float"], signature), r"has shape \[1, 8, 12345, 4\], which its shape signature "
+                                                   r"\[-1, 8, 8, 4\] does not allow")
+
+
+def test_a_constant_without_its_data(models):
+    def edit(model):
+        _constant(model)[1].buffer = 0
+
+    _rejected(_edited(models["float"], edit), r"operator \d+ \(.*\) reads tensor \d+ \('.*'\), which never gets a "
+                                              "value")
+
+
+def test_a_signature_or_metadata_out_of_range(models):
+    def subgraph(model):
+        model.signatureDefs[0].subgraphIndex = 3
+
+    def metadata(model):
+        model.metadata[0].buffer = 7777
+
+    def version(model):
+        model.version = 4
+
+    _rejected(_edited(models["float"], subgraph), r"signature 0 \('serving_default'\) refers to subgraph 3; the model has 1")
+    _rejected(_edited(models["float"], metadata), r"metadata 0 refers to buffer 7777")
+    _rejected(_edited(models["float"], version), "it has schema version 4; TFLite runtimes read version 3")
+
+
+def test_the_interpreter_names_the_file(models, tmp_path):
+    def edit(model):
+        tensor = _int8_tensor(model)
+        tensor.quantization.zeroPoint = [-47877] * len(tensor.quantization.zeroPoint)
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_edited(models["int8"], edit))
+    with pytest.raises(ValueError, match=rf"^`model_path` '{path}' is damaged: tensor \d+ .* zero point -47877"):
+        tflite.Interpreter(model_path=path)
+    with pytest.raises(ValueError, match=r"^`model_content` is damaged: tensor \d+ .* zero point -47877"):
+        tflite.Interpreter(model_content=path.read_bytes())
+
+
+def test_check_imports_no_tensorflow():
+    script = ("import sys; from keras_wht.tflite import integrity, interpreter; "
+              "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=120).returncode == 0
+
+
+# --- fuzzing: mutants run in a process of their own, which a crash would kill ------------
+
+
+def _mutants(content, count, rng):
+    """`count` damaged copies: bytes flipped, the file cut short, or int32 words overwritten."""
+    for i in range(count):
+        data = bytearray(content)
+        kind = ("flip", "cut", "int32")[i % 3]
+        if kind == "flip":
+            for _ in range(rng.integers(1, 5)):
+                data[rng.integers(len(data))] ^= int(rng.integers(1, 256))
+        elif kind == "cut":
+            data = data[:rng.integers(8, len(data))]
+        else:
+            for _ in range(rng.integers(1, 3)):
+                at = int(rng.integers(len(data) - 4))
+                word = int(rng.choice([0, 1, -1, 2**31 - 1, -2**31, int(rng.integers(-300, 300)),
+                                       int(rng.integers(-2**31, 2**31))]))
+                data[at:at + 4] = word.to_bytes(4, "little", signed=True)
+        yield f"{i:04d}-{kind}", bytes(data)
+
+
+def _run(folder, runtime, timeout=240):
+    results = folder.with_suffix(".txt")
+    done = subprocess.run([sys.executable, "-m", "tests.tflite.mutant_runner", str(folder), str(results), runtime],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
+    lines = results.read_text().splitlines() if results.exists() else []
+    last = lines[-1] if lines else "(no model)"
+    assert done.returncode != 3, "the runner imported TensorFlow"
+    assert done.returncode == 0, f"the runner died ({done.returncode}) at {last!r}: {done.stderr[-2000:]}"
+    return dict(line.split(" ", 1) for line in lines)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("name", ["float", "custom", "int8", "int8_custom"])
+def test_mutants_raise_value_error_or_run(models, name, runtime, tmp_path):
+    if name not in models:
+        pytest.skip("keras-wht's kernel library is not built")
+    seed = ["float", "custom", "int8", "int8_custom"].index(name)
+    folder = tmp_path / name
+    folder.mkdir()
+    for label, data in _mutants(models[name], MUTANTS_PER_MODEL, np.random.default_rng(seed)):
+        (folder / f"{name}-{label}.tflite").write_bytes(data)
+    outcomes = _run(folder, runtime)
+    assert len(outcomes) == MUTANTS_PER_MODEL
+    unexpected = {f: o for f, o in outcomes.items() if not (o.startswith("ok") or o.startswith("ValueError: "))}
+    assert not unexpected
+    assert sum(o.startswith("ValueError: ") for o in outcomes.values()) > MUTANTS_PER_MODEL // 2
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_zero_point_that_crashed_xnnpack(models, runtime, tmp_path):
+    # A zero point of -47877 on an int8 tensor made XNNPACK segfault at allocate_tensors().
+    def edit(model):
+        tensor = _int8_tensor(model)
+        tensor.quantization.zeroPoint = [-47877] * len(tensor.quantization.zeroPoint)
+
+    folder = tmp_path / "zero_point"
+    folder.mkdir()
+    (folder / "m.tflite").write_bytes(_edited(models["int8"], edit))
+    (folder / "n.tflite").write_bytes(models["int8"])
+    outcome = _run(folder, runtime)
+    assert "is damaged: tensor" in outcome["m.tflite"] and "int8 zero point -47877, outside [-128, 127]" in \
+        outcome["m.tflite"]
+    assert outcome["m.tflite"].startswith("ValueError: ") and outcome["n.tflite"] == "ok"
