@@ -36,14 +36,14 @@ _OPTIONS2 = {value for name, value in vars(schema.BuiltinOptions2).items() if no
 _OPTIONAL_INPUTS = {
     getattr(schema.BuiltinOperator, name): positions
     for name, positions in {
-        "FULLY_CONNECTED": {2}, "CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "CONV_3D": {2},
-        "TRANSPOSE_CONV": {3}, "CONV_3D_TRANSPOSE": {3}, "SVDF": {3}, "LSTM": None,
-        "UNIDIRECTIONAL_SEQUENCE_LSTM": None, "BIDIRECTIONAL_SEQUENCE_LSTM": None,
-        "BIDIRECTIONAL_SEQUENCE_RNN": None,
+        "FULLY_CONNECTED": {2}, "CONV_3D": {2}, "TRANSPOSE_CONV": {3}, "CONV_3D_TRANSPOSE": {3},
+        "SVDF": {3}, "LSTM": None, "UNIDIRECTIONAL_SEQUENCE_LSTM": None,
+        "BIDIRECTIONAL_SEQUENCE_LSTM": None, "BIDIRECTIONAL_SEQUENCE_RNN": None,
     }.items() if hasattr(schema.BuiltinOperator, name)
 }
 # The fewest inputs common builtin operators read: kernels check, but delegates (XNNPACK)
-# read that many without looking. Each has at least one output (ASSIGN_VARIABLE none).
+# read that many without looking (a DEPTHWISE_CONV_2D without its bias crashes it). Each
+# has an output (ASSIGN_VARIABLE none).
 _MIN_INPUTS = {
     getattr(schema.BuiltinOperator, name): count
     for count, names in {
@@ -51,12 +51,13 @@ _MIN_INPUTS = {
            "HARD_SWISH L2_NORMALIZATION LEAKY_RELU LOCAL_RESPONSE_NORMALIZATION LOG LOGISTIC LOG_SOFTMAX "
            "MAX_POOL_2D NEG PACK QUANTIZE READ_VARIABLE RELU RELU6 RELU_0_TO_1 RELU_N1_TO_1 RESHAPE ROUND "
            "RSQRT SHAPE SIGN SIN SOFTMAX SPACE_TO_DEPTH SQRT SQUARE SQUEEZE TANH UNPACK ZEROS_LIKE",
-        2: "ADD ARG_MAX ARG_MIN ASSIGN_VARIABLE BATCH_MATMUL BROADCAST_TO CONV_2D CUMSUM DEPTHWISE_CONV_2D "
-           "DIV EQUAL EXPAND_DIMS FILL FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND GREATER "
-           "GREATER_EQUAL LESS LESS_EQUAL LOGICAL_AND LOGICAL_OR MAXIMUM MEAN MINIMUM MIRROR_PAD MUL "
-           "NOT_EQUAL PAD POW PRELU REDUCE_ANY REDUCE_MAX REDUCE_MIN REDUCE_PROD RESIZE_BILINEAR "
-           "RESIZE_NEAREST_NEIGHBOR REVERSE_V2 SPLIT SQUARED_DIFFERENCE SUB SUM TILE TOP_K_V2 TRANSPOSE",
-        3: "BATCH_TO_SPACE_ND PADV2 RANGE SELECT SELECT_V2 SLICE SPACE_TO_BATCH_ND SPLIT_V TRANSPOSE_CONV",
+        2: "ADD ARG_MAX ARG_MIN ASSIGN_VARIABLE BATCH_MATMUL BROADCAST_TO CUMSUM DIV EQUAL EXPAND_DIMS FILL "
+           "FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND GREATER GREATER_EQUAL LESS LESS_EQUAL "
+           "LOGICAL_AND LOGICAL_OR MAXIMUM MEAN MINIMUM MIRROR_PAD MUL NOT_EQUAL PAD POW PRELU REDUCE_ANY "
+           "REDUCE_MAX REDUCE_MIN REDUCE_PROD RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR REVERSE_V2 SPLIT "
+           "SQUARED_DIFFERENCE SUB SUM TILE TOP_K_V2 TRANSPOSE",
+        3: "BATCH_TO_SPACE_ND CONV_2D DEPTHWISE_CONV_2D PADV2 RANGE SELECT SELECT_V2 SLICE SPACE_TO_BATCH_ND "
+           "SPLIT_V TRANSPOSE_CONV",
         4: "ONE_HOT STRIDED_SLICE",
     }.items() for name in names.split() if hasattr(schema.BuiltinOperator, name)
 }
@@ -165,7 +166,8 @@ class _Checker:
         if size < _MIN_SIZE:
             raise _Damaged(f"the file is {size} bytes, too short for a TFLite model.")
         if self.buf[4:8] != IDENTIFIER:
-            raise _Damaged(f"it has no TFLite file identifier ({IDENTIFIER!r} expected, got {self.buf[4:8]!r}).")
+            raise _Damaged(f"it has no TFLite file identifier ({IDENTIFIER!r} expected, got "
+                           f"{self.buf[4:8]!r}).")
         root = self._u32(0)
         if not 8 <= root <= size - 4:
             raise _Damaged(f"its root table offset {root} lies outside the file ({size} bytes).")
@@ -282,8 +284,8 @@ class _Checker:
             raise _Damaged(f"{label} has a dimension below -1 in its shape signature {_listed(signature)}.")
         if not tensor.ShapeSignatureIsNone() and (
                 signature.size != shape.size or ((signature != -1) & (signature != shape)).any()):
-            raise _Damaged(f"{label} has shape {_listed(shape)}, which its shape signature {_listed(signature)} "
-                           f"does not allow.")
+            raise _Damaged(f"{label} has shape {_listed(shape)}, which its shape signature "
+                           f"{_listed(signature)} does not allow.")
         buffer = tensor.Buffer()
         if buffer >= len(self.buffers):
             raise _Damaged(f"{label} refers to buffer {buffer}; the model has {len(self.buffers)} buffers.")
@@ -387,8 +389,8 @@ class _Checker:
                     name = self.string(tensor_map._tab, _TENSOR_MAP_NAME, f"{what} {side} {i}'s name")
                     index = tensor_map.TensorIndex()
                     if index >= tensor_counts[s]:
-                        raise _Damaged(f"{what} {side} {name or i!r} refers to tensor {index}; subgraph {s} has "
-                                       f"{tensor_counts[s]} tensors.")
+                        raise _Damaged(f"{what} {side} {name or i!r} refers to tensor {index}; subgraph {s} "
+                                       f"has {tensor_counts[s]} tensors.")
 
     def metadata(self, model):
         for m in range(self.count(model.MetadataLength(), "metadata")):

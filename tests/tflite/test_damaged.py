@@ -34,10 +34,12 @@ def models():
     keras.utils.set_random_seed(7)
     network = _network()
     data = np.random.default_rng(7).standard_normal((16, 8, 8, 4)).astype(np.float32)
-    made = {"float": tflite.convert(network), "int8": tflite.convert(network, quantize="int8", representative_data=data)}
+    made = {"float": tflite.convert(network),
+            "int8": tflite.convert(network, quantize="int8", representative_data=data)}
     if custom_ops.available():
         made["custom"] = tflite.convert(network, custom_ops=True)
-        made["int8_custom"] = tflite.convert(network, custom_ops=True, quantize="int8", representative_data=data)
+        made["int8_custom"] = tflite.convert(network, custom_ops=True, quantize="int8",
+                                             representative_data=data)
     return made
 
 
@@ -53,8 +55,9 @@ def _find(model, predicate):
 
 
 def _int8_tensor(model):
-    return model.subgraphs[0].tensors[_find(model, lambda t: t.type == schema.TensorType.INT8 and t.quantization
-                                             is not None and t.quantization.scale is not None)]
+    index = _find(model, lambda t: t.type == schema.TensorType.INT8 and t.quantization is not None
+                  and t.quantization.scale is not None)
+    return model.subgraphs[0].tensors[index]
 
 
 def _constant(model):
@@ -82,7 +85,7 @@ def test_a_truncated_file(models):
     content = models["float"]
     _rejected(content[:12], r"^`model_content` is damaged: the file is 12 bytes, too short")
     for size in (len(content) // 2, len(content) - 3, 40):
-        with pytest.raises(ValueError, match="`model_content` is damaged: .*(outside|past the end|cannot be read)"):
+        with pytest.raises(ValueError, match="^`model_content` is damaged: .*(outside|past the end)"):
             integrity.check(content[:size], "`model_content`")
 
 
@@ -98,16 +101,18 @@ def test_a_zero_point_out_of_range(models):
         tensor = _int8_tensor(model)
         tensor.quantization.zeroPoint = [-47877] * len(tensor.quantization.zeroPoint)
 
-    _rejected(_edited(models["int8"], edit), r"tensor \d+ \('.*'\) has int8 zero point -47877, outside \[-128, 127\]\.$")
+    _rejected(_edited(models["int8"], edit),
+              r"tensor \d+ \('.*'\) has int8 zero point -47877, outside \[-128, 127\]\.$")
 
 
-@pytest.mark.parametrize("scale, word", [(-0.5, "-0.5"), (0.0, "0.0"), (float("nan"), "nan"), (float("inf"), "inf")])
+@pytest.mark.parametrize("scale, word",
+                         [(-0.5, "-0.5"), (0.0, "0.0"), (float("nan"), "nan"), (float("inf"), "inf")])
 def test_a_scale_that_is_not_positive_and_finite(models, scale, word):
     def edit(model):
         tensor = _int8_tensor(model)
         tensor.quantization.scale = [scale] * len(tensor.quantization.scale)
 
-    _rejected(_edited(models["int8"], edit), rf"has quantization scale {word}; scales must be finite and above 0")
+    _rejected(_edited(models["int8"], edit), f"has quantization scale {word}; scales must be finite and")
 
 
 def test_per_channel_quantization_that_does_not_fit_the_shape(models):
@@ -126,7 +131,8 @@ def test_per_channel_quantization_that_does_not_fit_the_shape(models):
         tensor = _int8_tensor(model)
         tensor.quantization.zeroPoint = list(tensor.quantization.zeroPoint) * 2
 
-    _rejected(_edited(models["int8"], channel_count), r"has \d+ quantization scales for the \d+ channels of dimension")
+    _rejected(_edited(models["int8"], channel_count),
+              r"has \d+ quantization scales for the \d+ channels of dimension")
     _rejected(_edited(models["int8"], dimension), "is quantized per channel along dimension 7, but has shape")
     _rejected(_edited(models["int8"], counts), r"has (\d+) quantization scales but \d+ zero points")
 
@@ -142,34 +148,45 @@ def test_tensor_indices_out_of_range(models):
         model.signatureDefs[0].outputs[0].tensorIndex = 10_000
 
     n = "refer to tensor {}; the subgraph has \\d+ tensors"
-    _rejected(_edited(models["float"], operator_input), r"operator 0 \(CONV_2D\)'s inputs \[\d+, .*\] " + n.format(r"\d+"))
+    _rejected(_edited(models["float"], operator_input),
+              r"operator 0 \(CONV_2D\)'s inputs \[\d+, .*\] " + n.format(r"\d+"))
     _rejected(_edited(models["float"], model_output), "the model's outputs \\[-2\\] " + n.format(-2))
-    _rejected(_edited(models["float"], signature), r"signature 0 \('serving_default'\) output '.*' refers to tensor 10000")
+    _rejected(_edited(models["float"], signature),
+              r"signature 0 \('serving_default'\) output '.*' refers to tensor 10000")
 
 
-def test_a_required_input_left_out(models):
+def _operator(model, name):
+    code = getattr(schema.BuiltinOperator, name)
+    return next(o for o in model.subgraphs[0].operators
+                if max(model.operatorCodes[o.opcodeIndex].builtinCode,
+                       model.operatorCodes[o.opcodeIndex].deprecatedBuiltinCode) == code)
+
+
+@pytest.mark.parametrize("name, position", [("CONV_2D", 1), ("CONV_2D", 2), ("STRIDED_SLICE", 3)])
+def test_a_required_input_left_out(models, name, position):
     def edit(model):
-        model.subgraphs[0].operators[0].inputs[1] = -1
+        _operator(model, name).inputs[position] = -1
 
-    _rejected(_edited(models["float"], edit), r"operator 0 \(CONV_2D\) has no tensor \(-1\) as its input 1, which it needs")
+    _rejected(_edited(models["float"], edit),
+              rf"operator \d+ \({name}\) has no tensor \(-1\) as its input {position}, which it needs")
 
 
 def test_an_optional_input_left_out_passes(models):
     def edit(model):
-        op = next(o for o in model.subgraphs[0].operators
-                  if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.CONV_2D)
-        op.inputs[2] = -1  # the bias
+        _operator(model, "FULLY_CONNECTED").inputs[2] = -1  # the bias
 
     integrity.check(_edited(models["float"], edit), "`model_content`")
 
 
-def test_too_few_inputs(models):
+@pytest.mark.parametrize("name, needed",
+                         [("BATCH_MATMUL", 2), ("DEPTHWISE_CONV_2D", 3), ("STRIDED_SLICE", 4)])
+def test_too_few_inputs(models, name, needed):
     def edit(model):
-        op = next(o for o in model.subgraphs[0].operators
-                  if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.BATCH_MATMUL)
-        op.inputs = op.inputs[:1]
+        op = _operator(model, name)
+        op.inputs = op.inputs[:needed - 1]
 
-    _rejected(_edited(models["float"], edit), r"operator \d+ \(BATCH_MATMUL\) has 1 input\(s\); it needs at least 2")
+    _rejected(_edited(models["float"], edit),
+              rf"operator \d+ \({name}\) has {needed - 1} input\(s\); it needs at least {needed}")
 
 
 def test_an_opcode_index_out_of_range(models):
@@ -186,7 +203,8 @@ def test_an_unknown_or_negative_builtin_operator(models):
     def negative(model):
         model.operatorCodes[0].deprecatedBuiltinCode = -3
 
-    _rejected(_edited(models["float"], unknown), "operator code 0 has builtin operator 4000, unknown to the tflite")
+    _rejected(_edited(models["float"], unknown),
+              "operator code 0 has builtin operator 4000, unknown to the tflite")
     _rejected(_edited(models["float"], negative), r"operator code 0 has a negative builtin operator \(-3\)")
 
 
@@ -206,8 +224,8 @@ def test_a_buffer_too_short_for_the_shape(models):
         _, tensor = _constant(model)
         model.buffers[tensor.buffer].data = model.buffers[tensor.buffer].data[:-4]
 
-    _rejected(_edited(models["float"], edit), r"tensor \d+ \('.*'\) has shape \[.*\] of float32, (\d+) bytes, but its "
-                                              r"buffer \d+ holds \d+ bytes")
+    _rejected(_edited(models["float"], edit),
+              r"tensor \d+ \('.*'\) has shape \[.*\] of float32, \d+ bytes, but its buffer \d+ holds \d+")
 
 
 def test_tensor_fields_out_of_range(models):
@@ -234,8 +252,8 @@ def test_a_constant_without_its_data(models):
     def edit(model):
         _constant(model)[1].buffer = 0
 
-    _rejected(_edited(models["float"], edit), r"operator \d+ \(.*\) reads tensor \d+ \('.*'\), which never gets a "
-                                              "value")
+    _rejected(_edited(models["float"], edit),
+              r"operator \d+ \(.*\) reads tensor \d+ \('.*'\), which never gets a value")
 
 
 def test_a_signature_or_metadata_out_of_range(models):
@@ -248,7 +266,8 @@ def test_a_signature_or_metadata_out_of_range(models):
     def version(model):
         model.version = 4
 
-    _rejected(_edited(models["float"], subgraph), r"signature 0 \('serving_default'\) refers to subgraph 3; the model has 1")
+    _rejected(_edited(models["float"], subgraph),
+              r"signature 0 \('serving_default'\) refers to subgraph 3; the model has 1")
     _rejected(_edited(models["float"], metadata), r"metadata 0 refers to buffer 7777")
     _rejected(_edited(models["float"], version), "it has schema version 4; TFLite runtimes read version 3")
 
@@ -260,7 +279,7 @@ def test_the_interpreter_names_the_file(models, tmp_path):
 
     path = tmp_path / "m.tflite"
     path.write_bytes(_edited(models["int8"], edit))
-    with pytest.raises(ValueError, match=rf"^`model_path` '{path}' is damaged: tensor \d+ .* zero point -47877"):
+    with pytest.raises(ValueError, match=rf"^`model_path` '{path}' is damaged: tensor \d+ .* point -47877"):
         tflite.Interpreter(model_path=path)
     with pytest.raises(ValueError, match=r"^`model_content` is damaged: tensor \d+ .* zero point -47877"):
         tflite.Interpreter(model_content=path.read_bytes())
@@ -296,8 +315,8 @@ def _mutants(content, count, rng):
 
 def _run(folder, runtime, timeout=240):
     results = folder.with_suffix(".txt")
-    done = subprocess.run([sys.executable, "-m", "tests.tflite.mutant_runner", str(folder), str(results), runtime],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    command = [sys.executable, "-m", "tests.tflite.mutant_runner", str(folder), str(results), runtime]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
     lines = results.read_text().splitlines() if results.exists() else []
     last = lines[-1] if lines else "(no model)"
@@ -318,7 +337,7 @@ def test_mutants_raise_value_error_or_run(models, name, runtime, tmp_path):
         (folder / f"{name}-{label}.tflite").write_bytes(data)
     outcomes = _run(folder, runtime)
     assert len(outcomes) == MUTANTS_PER_MODEL
-    unexpected = {f: o for f, o in outcomes.items() if not (o.startswith("ok") or o.startswith("ValueError: "))}
+    unexpected = {f: o for f, o in outcomes.items() if not o.startswith(("ok", "ValueError: "))}
     assert not unexpected
     assert sum(o.startswith("ValueError: ") for o in outcomes.values()) > MUTANTS_PER_MODEL // 2
 
@@ -338,3 +357,43 @@ def test_the_zero_point_that_crashed_xnnpack(models, runtime, tmp_path):
     assert "is damaged: tensor" in outcome["m.tflite"] and "int8 zero point -47877, outside [-128, 127]" in \
         outcome["m.tflite"]
     assert outcome["m.tflite"].startswith("ValueError: ") and outcome["n.tflite"] == "ok"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_what_crashed_the_runtime_before(models, runtime, tmp_path):
+    # What the fuzzing found crashing ai_edge_litert 2.3 (XNNPACK) when it passed the checks
+    # of the time; each now raises ValueError before the runtime sees it.
+    def zero_point(model):
+        tensor = _int8_tensor(model)
+        tensor.quantization.zeroPoint = [-47877] * len(tensor.quantization.zeroPoint)
+
+    def left_out(name, position):
+        def edit(model):
+            _operator(model, name).inputs[position] = -1
+        return edit
+
+    def too_few(name, count):
+        def edit(model):
+            op = _operator(model, name)
+            op.inputs = op.inputs[:count]
+        return edit
+
+    def huge_input(model):  # beyond its shape signature: memory runs out downstream
+        model.subgraphs[0].tensors[model.subgraphs[0].inputs[0]].shape[2] = 11272200
+
+    cases = {
+        "zero_point": ("int8", zero_point, "int8 zero point -47877, outside [-128, 127]"),
+        "strides_left_out": ("float", left_out("STRIDED_SLICE", 3), "has no tensor (-1) as its input 3"),
+        "weights_left_out": ("int8", left_out("FULLY_CONNECTED", 1), "has no tensor (-1) as its input 1"),
+        "matmul_one_input": ("float", too_few("BATCH_MATMUL", 1), "has 1 input(s); it needs at least 2"),
+        "depthwise_no_bias": ("float", too_few("DEPTHWISE_CONV_2D", 2), "2 input(s); it needs at least 3"),
+        "huge_input": ("float", huge_input, "which its shape signature [-1, 8, 8, 4] does not allow"),
+    }
+    folder = tmp_path / "crashes"
+    folder.mkdir()
+    for label, (name, edit, _) in cases.items():
+        (folder / f"{label}.tflite").write_bytes(_edited(models[name], edit))
+    outcome = _run(folder, runtime)
+    for label, (_, _, message) in cases.items():
+        got = outcome[f"{label}.tflite"]
+        assert got.startswith("ValueError: ") and "is damaged: " in got and message in got, label
