@@ -224,16 +224,15 @@ def _load_npy(path, name):
         raise ValueError(f"`{name}` {path!r} does not exist")
     try:
         with open(path, "rb") as f:
-            if f.read(6) != b"\x93NUMPY":
-                raise ValueError(f"`{name}` {path!r} is not a .npy file (saved by numpy.save)")
+            magic = f.read(6)
             f.seek(0)
-            x = np.load(f, allow_pickle=False)
+            x = np.load(f, allow_pickle=False) if magic == b"\x93NUMPY" else None
     except (OSError, EOFError) as err:
         raise ValueError(f"`{name}` {path!r} does not read: {err}") from err
-    except ValueError as err:
-        if str(err).startswith(f"`{name}`"):
-            raise
+    except ValueError as err:  # a damaged header or a short file
         raise ValueError(f"`{name}` {path!r} is not a valid .npy file: {' '.join(str(err).split())}") from err
+    if x is None:
+        raise ValueError(f"`{name}` {path!r} is not a .npy file (saved by numpy.save)")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.issubdtype(x.dtype, np.complexfloating):
         raise ValueError(f"`{name}` {path!r} holds {x.dtype} values, not real numbers")
     return x.astype(np.float32)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import numbers
 import os
 import re
 import shutil
@@ -72,11 +73,11 @@ def check(*, model="mobilenet_v2", wht=None, dataset="digits", epochs=5, batch_s
     _checks.one_of("optimizer", optimizer, OPTIMIZERS)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("input_size", input_size)):
         _checks.positive_int(name, value)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}.")
     if not np.isfinite(learning_rate):
         raise ValueError(f"`learning_rate` must be finite, got {learning_rate!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
         raise ValueError(f"`seed` must be an integer from 0 to 2**32 - 1, got {seed!r}.")
     if resume and not os.path.isfile(os.path.join(out, "checkpoint.keras")):
         raise FileNotFoundError(f"--resume: no checkpoint to resume from at {os.path.join(out, 'checkpoint.keras')}")

@@ -147,3 +147,68 @@ def test_check_output_accepts_new_folders_and_files_and_names_permissions(tmp_pa
     with pytest.raises(ValueError, match=f"`--out` cannot be written, got '{tmp_path}/a': no write permission in "
                                          f"'{tmp_path}'"):
         cli.check_output(str(tmp_path / "a"), "--out", folder=True)
+
+
+def _fails(capsys, argv, message):
+    """`keras-wht argv` exits with status 2 and says `message` on one line, no traceback."""
+    assert cli.main(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip() == f"keras-wht {argv[0]}: {message}"
+
+
+def test_train_checks_everything_before_making_its_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "run"
+    tiny = ["--model", "resnet20", "--input-size", "8", "--epochs", "1", "--out", str(out)]
+    cases = [
+        (["--wht", "nosuchpreset"], "Unknown `wht` preset 'nosuchpreset' for resnet20; the presets are: last-third, "
+                                    "last-third-second."),
+        (["--wht", '{"blocks": [99]}'], "`wht` names block 99, but ResNet20 has blocks 0..8 (or -9..-1 from the end)."),
+        (["--resume"], f"--resume: no checkpoint to resume from at {out}/checkpoint.keras"),
+        (["--dataset", "mnist"], "Unknown dataset 'mnist'; the datasets are: digits, cifar10, cifar100."),
+        (["--lr", "inf"], "`learning_rate` must be finite, got inf."),
+        (["--lr", "nan"], "`learning_rate` must be positive, got nan."),
+        (["--seed", "-1"], "`seed` must be an integer from 0 to 2**32 - 1, got -1."),
+        (["--batch-size", "-3"], "`batch_size` must be a positive integer, got -3."),
+        (["--optimizer", "rmsprop"], "`optimizer` must be one of 'adam', 'sgd', got 'rmsprop'."),
+        (["--model", "mobilenet_v2"], "MobileNetV2 needs inputs of at least 32x32, got `input_shape`=(8, 8, 3)."),
+    ]
+    for argv, message in cases:
+        _fails(capsys, ["train", *tiny, *argv], message)
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_train_resume_names_a_checkpoint_that_does_not_load(tmp_path, capsys):
+    (tmp_path / "checkpoint.keras").write_bytes(b"")
+    _fails(capsys, ["train", "--model", "resnet20", "--input-size", "8", "--resume", "--out", str(tmp_path)],
+           f"`--resume` '{tmp_path}/checkpoint.keras' is not a .keras file (a zip archive saved by model.save)")
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.keras"]
+
+
+def test_train_failing_before_its_first_epoch_leaves_no_folder(tmp_path, monkeypatch):
+    import keras
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # not ours to word: it goes through
+        cli.main(["train", "--model", "resnet20", "--input-size", "8", "--epochs", "1",
+                  "--out", str(tmp_path / "new" / "run")])
+    assert list(tmp_path.iterdir()) == []
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["train", "--model", "resnet20", "--input-size", "8", "--epochs", "1", "--out", str(existing)])
+    assert existing.is_dir()  # the user's folder stays
+
+
+def test_demo_and_bench_fail_before_making_anything(tmp_path, capsys):
+    out = tmp_path / "demo"
+    _fails(capsys, ["demo", "--quick", "--seed", "-1", "--out", str(out)],
+           "`seed` must be an integer from 0 to 2**32 - 1, got -1.")
+    _fails(capsys, ["bench", "layers", "--size", "tiny", "--json", "-", "--markdown", "-", "--out", str(out)],
+           "`--json` and `--markdown` cannot both be '-' (standard output)")
+    _fails(capsys, ["bench", "models", "--model", "resnet20", "--input-size", "16", "--out", str(out)],
+           "`input_sizes` must be integers of at least 32, got 16.")
+    assert list(tmp_path.iterdir()) == []

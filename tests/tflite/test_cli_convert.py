@@ -145,9 +145,12 @@ def test_convert_checks_calibration_files(tmp_path, capsys):
         for name, message in cases:
             _fails(capsys, ["convert", str(path), "-o", str(out), "--calibration", npy(name), *quantize],
                    f"`--calibration` '{npy(name)}' {message}")
-    assert cli.main(["convert", str(path), "-o", str(out), "--calibration", npy("nan.npy")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"keras-wht convert: `--calibration` '{npy('nan.npy')}' holds NaN or infinite values (")
+    data = (tmp_path / "small.npy").read_bytes()
+    (tmp_path / "short.npy").write_bytes(data[: len(data) // 2])
+    for name, start in (("nan.npy", "holds NaN or infinite values ("), ("short.npy", "is not a valid .npy file: ")):
+        assert cli.main(["convert", str(path), "-o", str(out), "--calibration", npy(name)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"keras-wht convert: `--calibration` '{npy(name)}' {start}") and err.count("\n") == 1
     assert not out.exists()
 
 
