@@ -26,6 +26,16 @@ TOLERANCE = {None: 1e-4, "float16": 1e-2, "dynamic": 5e-2}
 # trained int8 MobileNetV2 that keeps its accuracy reaches 28 dB, one that loses 8 points
 # 9 dB, and the stock conversion that breaks it -1 dB (benchmarks/int8_accuracy.py).
 MIN_SQNR_DB = 20.0
+# Models built under a float16 or bfloat16 dtype policy ("mixed_float16", "mixed_bfloat16")
+# convert through a float32 copy, so TFLite computes more precisely than Keras does: the
+# largest |TFLite - Keras| that verify() accepts, relative to the Keras output's largest
+# magnitude (at least 1). Measured on 64 unit-scale inputs through Conv2D, WHT2D and WHT1D
+# with random parameters (three seeds, builtin and custom ops alike): 1.2e-3 to 1.3e-3 for
+# float16 and 7e-3 to 1.2e-2 for bfloat16 (8 significant bits); the bounds leave 3 to 4
+# times that for deeper models. A "float64" model's float32 copy stays within TOLERANCE
+# (1.8e-6 measured).
+POLICY_TOLERANCE = {"float16": 5e-3, "bfloat16": 4e-2}
+_LOW_PRECISION = ("float16", "bfloat16", "float64")
 
 
 class ParityError(ValueError):
@@ -61,8 +71,11 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             converts a model from keras_wht.tflite.qat.quantize_model with the ranges
             learnt in training (no calibration data).
         representative_data: calibration inputs for "int8": an array of samples (batch
-            first), a list of arrays for several inputs, or a callable returning an
-            iterable of input lists, as TFLite's `representative_dataset`.
+            first), a list of arrays for several inputs (in the model's order) or a dict
+            {input name: array}, or a callable returning an iterable of samples (each an
+            input list in the model's order, or a dict by input name), as TFLite's
+            `representative_dataset`. Checked first: a ValueError names a shape that does
+            not fit the model, no samples, or NaN or infinite values.
         io_dtype: with "int8", the model's input and output type: "float32" (quantize and
             dequantize inside the model) or "int8" (scale and zero point in the input and
             output details; `Interpreter.predict` applies them).
@@ -70,6 +83,14 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             (`representative_data` where given, else unit-scale random ones) and raise
             `ParityError` naming the output and the difference when they disagree, by
             `check_parity`'s default tolerance (call it yourself to set your own).
+
+    The converted model takes its inputs and gives its outputs in the Keras model's order
+    (`model.inputs`, `model.outputs`), whatever order TensorFlow's converter chose; its
+    signature def names the inputs as the Keras model's input layers (`keras.Input(name=)`,
+    else "input_layer", "input_layer_1", ... as saved in .keras files), and the outputs
+    "output_0", "output_1", ... (dict outputs: their keys). A model built under a dtype policy other
+    than float32 ("mixed_float16", "mixed_bfloat16", "float64") converts through a float32
+    copy with the same weights, so the TFLite model computes in float32.
 
     Returns:
         The .tflite model as bytes.
@@ -99,6 +120,9 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
     if quantize == "int8" and representative_data is None:
         raise ValueError("quantize='int8' calibrates on `representative_data`: pass some typical inputs.")
 
+    source, model = model, _float32_twin(model)
+    if quantize == "int8":
+        representative = _representative(representative_data, source)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = custom_ops
@@ -107,30 +131,149 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
-        representative = _representative(representative_data, model)
-        converter.representative_dataset = representative
+        converter.representative_dataset = _by_name(representative, model)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
         if io_dtype == "int8":
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-    if custom_ops:
-        with custom_op_export() as records, _stderr_quiet():
-            # The converter logs each marker as a TF op "that needs a custom implementation".
+    with warnings.catch_warnings():
+        # TFLite's calibrator makes a tf.lite.Interpreter (deprecated) to feed samples by name.
+        warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+        if custom_ops:
+            with custom_op_export() as records, _stderr_quiet():
+                # The converter logs each marker as a TF op "that needs a custom implementation".
+                if quantize == "int8":
+                    _custom_ops_before_calibration(converter, records)
+                content = _quietly(converter.convert)
             if quantize == "int8":
-                _custom_ops_before_calibration(converter, records)
-            content = _quietly(converter.convert)
-        if quantize == "int8":
-            content = rewrite.int8_custom_operators(content, native.OPS)
+                content = rewrite.int8_custom_operators(content, native.OPS)
+            else:
+                content = _with_custom_ops(content, records)
         else:
-            content = _with_custom_ops(content, records)
-    else:
-        content = _quietly(converter.convert)
-    if quantize == "int8" and not custom_ops:
-        content = _wht_layers_in_float(model, converter, content, io_dtype, representative)
+            content = _quietly(converter.convert)
+        if quantize == "int8" and not custom_ops:
+            content = _wht_layers_in_float(model, converter, content, io_dtype, representative)
+    content = _keras_order(content, model, source)
     if verify:
-        check_parity(model, content, inputs=None if representative_data is None or callable(representative_data)
+        check_parity(source, content, inputs=None if representative_data is None or callable(representative_data)
                      else representative_data, quantize=quantize)
     return content
+
+
+def _keras_order(content, model, source=None):
+    """`content` with its inputs and outputs in the Keras model's order, and its signature
+    inputs named as `source`'s (the user's model; `model` may be its float32 copy) input
+    layers: the converter names them after the input tensors, which unnamed keras.Input
+    calls name "keras_tensor_<n>" by a count that changes from run to run and is not saved
+    in .keras files."""
+    tensors, outputs = _signature_names(model)
+    if len(tensors) > 1 or len(outputs) > 1:
+        content, ordered_inputs, ordered_outputs = rewrite.io_order(content, tensors, outputs)
+        unmatched = [side for side, names, done in (("inputs", tensors, ordered_inputs),
+                                                    ("outputs", outputs, ordered_outputs))
+                     if len(names) > 1 and not done]
+        if unmatched and source is not None:
+            warnings.warn(f"convert(): the TFLite model's {' and '.join(unmatched)} could not be matched to the "
+                          f"Keras model's by name ({tensors}, {outputs}); they stay in the converter's order.",
+                          stacklevel=3)
+    if source is not None:
+        names = [_input_name(t) for t in _model_inputs(source)]
+        if len(names) == len(tensors) and len(set(names)) == len(names) and names != tensors:
+            content = rewrite.rename_inputs(content, dict(zip(tensors, names)))
+    return content
+
+
+def _signature_names(model):
+    """(input names, output names) that TensorFlow's converter gives a Keras model's
+    signature def, in the Keras model's order: the input tensors' names; the outputs'
+    "output_<k>" (k their position), or a dict output's keys in flattening order."""
+    inputs = [_tensor_name(t) for t in _model_inputs(model)]
+    structure = getattr(model, "_outputs_struct", None)
+    outputs = list(getattr(model, "outputs", None) or [])
+    if isinstance(structure, dict) and len(structure) == len(outputs):
+        return inputs, sorted(structure)  # tf.nest and keras.tree flatten dicts by sorted key
+    return inputs, [f"output_{k}" for k in range(len(outputs))]
+
+
+def _model_inputs(model):
+    return list(getattr(model, "inputs", None) or [])
+
+
+def _tensor_name(tensor):
+    return str(getattr(tensor, "name", "")).split(":")[0]
+
+
+def _input_name(tensor):
+    """The name of the input layer that makes `tensor` (the converted model's input name)."""
+    history = getattr(tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None) or getattr(history, "layer", None)
+    return getattr(layer, "name", None) or _tensor_name(tensor)
+
+
+def _float32_twin(model):
+    """`model`, or where any layer computes or keeps weights in float16, bfloat16 or
+    float64 (a dtype policy), a copy of it with every layer in float32 and the same
+    weights cast to float32. The global dtype policy is left as it was."""
+    if not any(_off_float32(layer) for layer in [model, *walk_layers(model)]):
+        return model
+    if not isinstance(model, (keras.Sequential, _functional_class())):
+        policies = sorted({layer.dtype_policy.name for layer in walk_layers(model) if _off_float32(layer)})
+        raise ValueError(
+            f"convert() converts a model with dtype policy {', '.join(policies)} through a float32 copy of it, "
+            f"which needs a Sequential or functional model, got a {type(model).__name__}: build the model under the "
+            "float32 policy (keras.mixed_precision.set_dtype_policy('float32')) and load the trained weights into it."
+        )
+
+    def float32_layer(layer):
+        config = layer.get_config()
+        if _off_float32(layer):
+            config["dtype"] = "float32"
+        return type(layer).from_config(config)
+
+    previous = keras.config.dtype_policy() if hasattr(keras, "config") else None
+    keras.mixed_precision.set_dtype_policy("float32")
+    try:
+        twin = keras.models.clone_model(model, clone_function=float32_layer, recursive=True)
+    finally:
+        if previous is not None:
+            keras.config.set_dtype_policy(previous)
+    if len(twin.weights) != len(model.weights) or any(
+            tuple(a.shape) != tuple(b.shape) for a, b in zip(twin.weights, model.weights)):
+        raise RuntimeError(f"convert(): the float32 copy of {model.name!r} does not have the model's weights.")
+    for mine, theirs in zip(twin.weights, model.weights):
+        mine.assign(np.asarray(theirs).astype(np.dtype(_dtype_name(mine.dtype))))
+    return twin
+
+
+def _functional_class():
+    try:
+        from keras.src.models.functional import Functional
+    except ImportError:  # tf_keras
+        return keras.Model
+    return Functional
+
+
+def _dtype_name(dtype):
+    return getattr(dtype, "name", None) or str(dtype)
+
+
+def _off_float32(layer):
+    policy = getattr(layer, "dtype_policy", None)
+    if policy is None:
+        return False
+    dtypes = {_dtype_name(getattr(policy, "compute_dtype", None)), _dtype_name(getattr(policy, "variable_dtype", None))}
+    return bool(dtypes & set(_LOW_PRECISION))
+
+
+def _precision(model):
+    """The lowest float precision a layer of `model` computes in, when below float32
+    ("float16" or "bfloat16"), else None."""
+    dtypes = {_dtype_name(layer.dtype_policy.compute_dtype)
+              for layer in [model, *walk_layers(model)] if getattr(layer, "dtype_policy", None) is not None}
+    for dtype in ("float16", "bfloat16"):
+        if dtype in dtypes:
+            return dtype
+    return None
 
 
 def _custom_ops_before_calibration(converter, records):
@@ -182,12 +325,13 @@ def _wht_layers_in_float(model, converter, content, io_dtype, representative):
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
     # Making the debugger converts the model again, with Keras' export printing its endpoints.
     debugger = _quietly(lambda: tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=representative, debug_options=options
+        converter=converter, debug_dataset=_by_name(representative, model), debug_options=options
     ))
     content = _quietly(debugger.get_nondebug_quantized_model)
     if io_dtype == "int8":
-        # Selective quantization keeps a float interface; make it int8 as asked.
-        content = rewrite.int8_interface(content, *_ranges(model, representative))
+        # Selective quantization keeps a float interface; make it int8 as asked (the ranges
+        # come in the Keras model's order).
+        content = rewrite.int8_interface(_keras_order(content, model), *_ranges(model, representative))
     return content
 
 
@@ -195,9 +339,13 @@ def _ranges(model, representative):
     """(input ranges, output ranges) as (low, high) pairs over the calibration data."""
     samples = [list(s) for s in representative()]
     inputs = [np.concatenate([s[k] for s in samples]) for k in range(len(samples[0]))]
-    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
-    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+    outputs = _flat(model(inputs if len(inputs) > 1 else inputs[0], training=False))
     return [(a.min(), a.max()) for a in inputs], [(a.min(), a.max()) for a in outputs]
+
+
+def _flat(outputs):
+    """A Keras model's outputs as a list of arrays in `model.outputs` order."""
+    return [np.asarray(o) for o in tf.nest.flatten(outputs)]
 
 
 @contextlib.contextmanager
@@ -235,14 +383,20 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
     error grows with depth. An int8 model sees its inputs rounded to int8 first; the Keras
     model is given the same rounded inputs, so the check measures the model's own error,
     not the input's rounding. A QAT model is compared with its fake-quantized Keras self.
+    A Keras model with a float16 or bfloat16 dtype policy computes less precisely than its
+    float32 TFLite conversion: the float bound is then at least POLICY_TOLERANCE (5e-3 for
+    float16, 4e-2 for bfloat16) times the output's largest magnitude (at least 1).
+
+    `inputs`: an array, a list of arrays in the model's order or a dict by input name.
     """
     if tolerance is not None:
         tolerance = _checks.positive_number("tolerance", tolerance)
     inputs = _inputs(model, inputs, samples, seed)
     interpreter = Interpreter(model_content=content)
     seen = _as_quantized(interpreter, content, inputs) if quantize == "int8" else inputs
-    expected = model(seen if len(seen) > 1 else seen[0], training=False)
-    expected = [np.asarray(e) for e in (expected if isinstance(expected, (list, tuple)) else [expected])]
+    expected = _flat(model(seen if len(seen) > 1 else seen[0], training=False))
+    expected = [e.astype(np.float64) if e.dtype != np.float32 else e for e in expected]
+    precision = _precision(model)
     got = interpreter.predict(inputs, batch_size=len(inputs[0]), progress=False)
     got = got if isinstance(got, list) else [got]
     integer = quantize in ("int8", "qat")
@@ -266,10 +420,14 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
                 )
             continue
         bound = tolerance if tolerance is not None else TOLERANCE[None if integer else quantize]
+        if tolerance is None and precision is not None:
+            scale = max(1.0, float(np.max(np.abs(e)))) if e.size else 1.0
+            bound = max(bound, POLICY_TOLERANCE[precision] * scale)
         if not diff <= bound:
             raise ParityError(
                 f"{where} differs from the Keras model by {diff:.3g} (tolerance {bound:.3g}, "
-                f"quantize={quantize!r}) on {len(inputs[0])} inputs."
+                f"quantize={quantize!r}{'' if precision is None else f', Keras in {precision}'}) on "
+                f"{len(inputs[0])} inputs."
             )
     return report
 
@@ -309,8 +467,7 @@ def _output_steps(interpreter, content):
 
 def _inputs(model, given, samples, seed):
     if given is not None:
-        arrays = given if isinstance(given, (list, tuple)) else [given]
-        return [np.asarray(a, dtype=np.float32)[:samples] for a in arrays]
+        return [a[:samples] for a in _arrays(given, model, "inputs")]
     rng = np.random.default_rng(seed)
     shapes = [tuple(t.shape[1:]) for t in model.inputs]
     if any(None in s for s in shapes):
@@ -318,18 +475,109 @@ def _inputs(model, given, samples, seed):
     return [rng.standard_normal((samples, *s)).astype(np.float32) for s in shapes]
 
 
+def _arrays(data, model, what):
+    """`data` (an array, a list in the model's input order, or a dict by input name) as a
+    list of float32 arrays in the model's input order."""
+    names = [_input_name(t) for t in _model_inputs(model)]
+    if isinstance(data, dict):
+        unknown, missing = sorted(set(map(str, data)) - set(names)), [n for n in names if n not in data]
+        if unknown or missing:
+            raise ValueError(f"`{what}` is a dict by input name: the model's inputs are {names}"
+                             f"{f', missing {missing}' if missing else ''}{f', unknown {unknown}' if unknown else ''}.")
+        data = [data[n] for n in names]
+    arrays = list(data) if isinstance(data, (list, tuple)) else [data]
+    if names and len(arrays) != len(names):
+        raise ValueError(f"`{what}` must give {len(names)} input(s) ({', '.join(names)}), got {len(arrays)}.")
+    converted = []
+    for k, a in enumerate(arrays):
+        try:
+            converted.append(np.asarray(a, dtype=np.float32))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"`{what}` for input {_label(names, k)} must be numbers, got {type(a).__name__}: "
+                             f"{err}.") from err
+    return converted
+
+
+def _label(names, k):
+    return repr(names[k]) if k < len(names) else str(k)
+
+
+def _check_samples(arrays, model, what, *, first=False):
+    """Raises a ValueError naming `what` when `arrays` (one per model input, batch first)
+    do not fit the model's inputs, hold no samples, or values that are not finite."""
+    names = [_input_name(t) for t in _model_inputs(model)]
+    shapes = [tuple(t.shape) for t in _model_inputs(model)]
+    sample = "its first sample " if first else ""
+    for k, (a, shape) in enumerate(zip(arrays, shapes)):
+        wanted = tuple("?" if d is None else d for d in shape[1:])
+        fits = a.ndim == len(shape) and all(d is None or d == n for d, n in zip(shape[1:], a.shape[1:]))
+        if not fits:
+            raise ValueError(
+                f"`{what}` does not fit input {_label(names, k)}: {sample}has shape {a.shape}, the model takes "
+                f"(samples, {', '.join(map(str, wanted))}{',' if len(wanted) == 1 else ''}) "
+                f"(per sample {wanted}, got {a.shape[1:]})."
+            )
+        if len(a) == 0:
+            raise ValueError(f"`{what}` has no samples: {sample}input {_label(names, k)} has shape {a.shape}.")
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise ValueError(f"`{what}` holds {bad} NaN or infinite value(s) in {sample}input {_label(names, k)} "
+                             f"(of {a.size}): calibration needs finite inputs.")
+
+
 def _representative(data, model):
-    if callable(data):
-        return data
-    arrays = [np.asarray(a, dtype=np.float32) for a in (data if isinstance(data, (list, tuple)) else [data])]
-    if len(arrays) != len(model.inputs):
-        raise ValueError(f"`representative_data` must give {len(model.inputs)} input(s), got {len(arrays)}.")
+    """The calibration data as a callable yielding lists of float32 arrays in the model's
+    input order, checked against the model's inputs first."""
+    if not callable(data):
+        arrays = _arrays(data, model, "representative_data")
+        _check_samples(arrays, model, "representative_data")
+
+        def generate():
+            for i in range(len(arrays[0])):
+                yield [a[i:i + 1] for a in arrays]
+
+        return generate
+
+    what = "representative_data()"
+    peeked = iter(data())
+    try:
+        first = next(peeked)
+    except StopIteration:
+        raise ValueError(f"`{what}` yields no samples.") from None
+    _check_samples(_arrays(first, model, what), model, what, first=True)
+    # A callable that returns one iterator each time (not a fresh generator) would come
+    # back without the sample looked at: give the converter that sample, then the rest.
+    pending = [(first, peeked)]
 
     def generate():
-        for i in range(len(arrays[0])):
-            yield [a[i:i + 1] for a in arrays]
+        if pending:
+            head, rest = pending.pop()
+            samples = _chain(head, rest)
+        else:
+            samples = data()
+        for sample in samples:
+            yield _arrays(sample, model, what)
 
     return generate
 
 
-__all__ = ["ParityError", "check_parity", "convert"]
+def _chain(head, rest):
+    yield head
+    yield from rest
+
+
+def _by_name(samples, model):
+    """Calibration samples as TFLite's converter wants them: for several inputs a dict by
+    signature (Keras input) name, since it feeds a list in its own tensor order."""
+    names = [_tensor_name(t) for t in _model_inputs(model)]
+    if len(names) <= 1 or len(set(names)) != len(names):
+        return samples
+
+    def generate():
+        for sample in samples():
+            yield dict(zip(names, sample))
+
+    return generate
+
+
+__all__ = ["POLICY_TOLERANCE", "ParityError", "check_parity", "convert"]

@@ -103,21 +103,32 @@ class Interpreter:
         """Runs inputs through the model in batches; returns NumPy outputs.
 
         Args:
-            x: an array (one-input models) or a list of arrays, batch first.
+            x: an array (one-input models), a list of arrays in the model's input order
+                (for a model from `convert`, the Keras model's), or a dict {input name:
+                array} with the names of the model's signature (the Keras input names);
+                batch first.
             batch_size: inputs per invoke (the input tensors are resized to it).
             progress: show a progress bar (default: when there is more than one batch).
 
+        Returns:
+            An array for a one-output model, else a list of arrays in the model's output
+            order.
+
         Quantized inputs and outputs are (de)quantized with their scale and zero point, so
-        `x` and the results are always float, as for the Keras model.
+        `x` and the results are always float, as for the Keras model. A ValueError names
+        an input that is missing, unknown or of the wrong shape, and an `x` with no samples.
         """
-        inputs = list(x) if isinstance(x, (list, tuple)) else [x]
         details = self._interpreter.get_input_details()
-        if len(inputs) != len(details):
-            raise ValueError(f"The model has {len(details)} input(s), got {len(inputs)}.")
+        inputs = self._ordered(x, details)
+        names = self._input_names(details)
         inputs = [np.asarray(a) for a in inputs]
+        for d, a, name in zip(details, inputs, names):
+            _check_shape(a, d, name)
         total = len(inputs[0])
         if any(len(a) != total for a in inputs):
             raise ValueError(f"All inputs need the same batch size, got {[len(a) for a in inputs]}.")
+        if total == 0:
+            raise ValueError("`x` has no samples (a batch of 0): nothing to predict.")
         batch_size = _checks.positive_int("batch_size", batch_size)
         starts = range(0, total, batch_size)
         show = len(starts) > 1 if progress is None else progress
@@ -125,7 +136,7 @@ class Interpreter:
         for start in _track(starts, show, "predict"):
             batch = [a[start:start + batch_size] for a in inputs]
             self._resize([len(batch[0])] * len(batch), details)
-            for d, values in zip(details, batch):
+            for d, values in zip(self._interpreter.get_input_details(), batch):
                 self._interpreter.set_tensor(d["index"], _quantize(values, d))
             try:
                 self._interpreter.invoke()
@@ -136,6 +147,47 @@ class Interpreter:
         outputs = [np.concatenate(parts) for parts in zip(*results)]
         return outputs[0] if len(outputs) == 1 else outputs
 
+    def _signature_inputs(self):
+        """{name: input tensor index} from the signature def over the model's inputs, or
+        {} when the model has none (or the runtime does not say)."""
+        try:
+            signatures = self._interpreter._get_full_signature_list()
+        except (AttributeError, ValueError, RuntimeError):
+            return {}
+        inputs = sorted(int(d["index"]) for d in self._interpreter.get_input_details())
+        for signature in (signatures or {}).values():
+            mapping = {str(name): int(index) for name, index in signature.get("inputs", {}).items()}
+            if sorted(mapping.values()) == inputs:
+                return mapping
+        return {}
+
+    def _input_names(self, details):
+        """Each input's name for messages: its signature name, else its tensor name."""
+        by_index = {index: name for name, index in self._signature_inputs().items()}
+        return [by_index.get(int(d["index"]), d["name"]) for d in details]
+
+    def _ordered(self, x, details):
+        """`x` as a list of arrays in the order of the model's inputs."""
+        if isinstance(x, dict):
+            mapping = self._signature_inputs()
+            if not mapping:
+                raise ValueError("`x` is a dict, but the model has no signature naming its inputs: pass a list "
+                                 f"in the order of its {len(details)} input(s).")
+            names = self._input_names(details)
+            unknown = sorted(str(k) for k in x if k not in mapping)
+            missing = [n for n in names if n not in x]
+            if unknown or missing:
+                raise ValueError(
+                    f"`x` names the model's inputs {names}: "
+                    + "; ".join(part for part in (f"missing {missing}" if missing else "",
+                                                  f"unknown {unknown}" if unknown else "") if part) + "."
+                )
+            return [x[n] for n in names]
+        inputs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(inputs) != len(details):
+            raise ValueError(f"The model has {len(details)} input(s), got {len(inputs)}.")
+        return inputs
+
     def _resize(self, sizes, details):
         current = self._interpreter.get_input_details()
         if all(d["shape"][0] == n for d, n in zip(current, sizes)):
@@ -143,6 +195,16 @@ class Interpreter:
         for d, n in zip(current, sizes):
             self.resize_tensor_input(d["index"], [n, *d["shape"][1:]])
         self._interpreter.allocate_tensors()
+
+
+def _check_shape(values, detail, name):
+    """A ValueError naming the input when `values` (batch first) cannot fill it."""
+    shape = [int(n) for n in detail.get("shape_signature", detail["shape"])]
+    fixed = [int(n) for n in detail["shape"]]
+    wanted = [None if s < 0 else f for s, f in zip(shape, fixed)]
+    expected = "(batch, " + ", ".join("?" if d is None else str(d) for d in wanted[1:]) + ")"
+    if values.ndim != len(wanted) or any(d is not None and d != n for d, n in zip(wanted[1:], values.shape[1:])):
+        raise ValueError(f"Input {name!r} takes arrays of shape {expected}, got shape {tuple(values.shape)}.")
 
 
 def _quantize(values, detail):

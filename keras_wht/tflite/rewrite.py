@@ -226,3 +226,63 @@ def _packed(model, size):
     builder = flatbuffers.Builder(size + 1024)
     builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
     return bytes(builder.Output())
+
+
+def io_order(content, input_names=None, output_names=None):
+    """The model with subgraph 0's inputs and outputs in the order of the signature
+    names given (the Keras model's order), its signature def's entries in that order too.
+
+    TensorFlow's converter orders a multi-input model's input tensors as its graph
+    happens to list them, not as the Keras model does; the signature def maps each name
+    to its tensor. A side whose names are None, or are not exactly the signature's names
+    on that side, keeps its order. Returns (model bytes, inputs reordered, outputs
+    reordered), the flags True when that side now follows the names given.
+    """
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = model.subgraphs[0]
+    signatures = [s for s in model.signatureDefs or [] if s.subgraphIndex == 0]
+    if len(signatures) != 1:
+        return content, False, False
+    signature = signatures[0]
+
+    def ordered(entries, tensors, names):
+        """(entries, tensors) in the order of `names`, or None when they do not match."""
+        entries = list(entries or [])
+        by_name = {e.name.decode() if isinstance(e.name, bytes) else e.name: e for e in entries}
+        if names is None or len(by_name) != len(entries) or sorted(by_name) != sorted(names):
+            return None
+        current = [int(t) for t in tensors]
+        wanted = [int(by_name[n].tensorIndex) for n in names]
+        if sorted(wanted) != sorted(current):
+            return None
+        return [by_name[n] for n in names], wanted
+
+    done = []
+    for side, names in (("inputs", input_names), ("outputs", output_names)):
+        found = ordered(getattr(signature, side), getattr(graph, side), names)
+        if found is not None:
+            setattr(signature, side, found[0])
+            setattr(graph, side, found[1])
+        done.append(found is not None)
+    return (_packed(model, len(content)), *done)
+
+
+def rename_inputs(content, names):
+    """The model with subgraph 0's signature inputs renamed by `names` ({old: new}), and
+    each input tensor named "serving_default_<old>:0" renamed to match. Returns bytes."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = model.subgraphs[0]
+    renamed = False
+    for signature in model.signatureDefs or []:
+        if signature.subgraphIndex != 0:
+            continue
+        for entry in signature.inputs or []:
+            old = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+            if old not in names or names[old] == old:
+                continue
+            entry.name = names[old].encode()
+            tensor = graph.tensors[int(entry.tensorIndex)]
+            if tensor.name == f"serving_default_{old}:0".encode():
+                tensor.name = f"serving_default_{names[old]}:0".encode()
+            renamed = True
+    return _packed(model, len(content)) if renamed else content
