@@ -35,13 +35,20 @@ def _has_module(name):
 def info():
     """What keras-wht runs on: versions of Python, TF, Keras and the TFLite runtimes found."""
     import keras_wht
-    from keras_wht._keras import LEGACY as legacy
+    from keras_wht import _checks
+
+    try:
+        _checks.require_tensorflow()
+        legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+        layers = "tf_keras (TF_USE_LEGACY_KERAS=1)" if legacy else "keras 3"
+    except ImportError:
+        layers = None  # a device: it runs converted models only
     return {
         "keras_wht": keras_wht.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
         "packages": {name: _version(name) for name in PACKAGES},
-        "layers_use": "tf_keras (TF_USE_LEGACY_KERAS=1)" if legacy else "keras 3",
+        "layers_use": layers,
         "tflite_runtimes": {
             module: _version(dist) if _has_module(module) else None for module, dist in RUNTIMES.items()
         },
@@ -64,7 +71,7 @@ def _print_info(data):
     table.add_row("machine", data["machine"])
     for name, version in data["packages"].items():
         table.add_row(name, version or "not installed")
-    table.add_row("layers use", data["layers_use"])
+    table.add_row("layers use", data["layers_use"] or "not installed (pip install 'keras-wht[tensorflow]')")
     for module, version in data["tflite_runtimes"].items():
         table.add_row(f"TFLite runtime {module}", version or "not installed")
     table.add_row("custom-op kernels", data["custom_op_kernels"] or "not built")
@@ -501,6 +508,12 @@ def main(argv=None):
         else:
             _print_info(data)
         return 0
+    from keras_wht import _checks
+
+    try:
+        _checks.require_tensorflow()  # every other command builds, trains or converts models
+    except ImportError as err:
+        return _fail(args.command, err)
     if args.command == "models":
         return _models(args)
     if args.command == "train":

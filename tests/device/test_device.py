@@ -111,6 +111,24 @@ def test_the_workstation_side_says_what_to_install():
         import keras_wht.layers  # noqa: F401
 
 
+def test_the_command_line_on_a_device(tmp_path):
+    import subprocess
+
+    command = os.path.join(os.path.dirname(sys.executable), "keras-wht")
+    out = subprocess.run([command, "info", "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["layers_use"] is None and info["packages"]["tensorflow"] is None
+    assert info["tflite_runtimes"][RUNTIME] is not None
+    assert info["custom_op_kernels"].startswith("built (")
+    out = subprocess.run([command, "convert", "m.keras", "-o", str(tmp_path / "m.tflite")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.startswith("keras-wht convert: keras-wht's layers, models, training and conversion need ")
+    assert "pip install 'keras-wht[tensorflow]'" in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.skipif(RUNTIME != "tflite_runtime", reason="tflite_runtime's import-order hazard")
 def test_tflite_runtime_after_tensorflow_is_refused_clearly():
     # A process that imported TensorFlow (>= 2.20) before tflite_runtime cannot run it; the
