@@ -401,22 +401,26 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
     got = got if isinstance(got, list) else [got]
     integer = quantize in ("int8", "qat")
     steps = _output_steps(interpreter, content) if integer else {}
+    has_int8 = integer and any(d["dtype"] == np.int8 for d in interpreter.get_tensor_details())
     report = {}
     for index, (detail, e, g) in enumerate(zip(interpreter.get_output_details(), expected, got)):
         diff = float(np.max(np.abs(e - g))) if e.size else 0.0
         report[detail["name"]] = diff
         where = f"TFLite output {index} ({detail['name']!r})"
-        # An output with no int8 step (a float op last and first, as a lone WHT custom op)
-        # is computed in float: the float tolerance.
-        if tolerance is None and integer and steps.get(detail["index"]):
+        # An output computed in int8, or in float after int8 ops (a WHT custom op last), is
+        # judged by its SQNR; a model with no int8 tensor at all (a lone WHT layer, which
+        # stays float) by the float tolerance.
+        step = steps.get(detail["index"])
+        if tolerance is None and integer and (step or has_int8):
             sqnr = _sqnr_db(e, g)
             if not sqnr >= MIN_SQNR_DB:
+                in_steps = f", {diff / step:.1f} output steps" if step else ""
                 raise ParityError(
                     f"{where} differs from the Keras model by {sqnr:.1f} dB signal-to-quantization-"
                     f"noise (at least {MIN_SQNR_DB:g} dB wanted, quantize={quantize!r}) on "
-                    f"{len(inputs[0])} inputs; the largest difference is {diff:.3g}, "
-                    f"{diff / steps[detail['index']]:.1f} output steps. int8 rounding grows with depth: "
-                    "judge the model by its task metric too, and pass `tolerance` for a bound of your own."
+                    f"{len(inputs[0])} inputs; the largest difference is {diff:.3g}{in_steps}. int8 rounding "
+                    "grows with depth: judge the model by its task metric too, and pass `tolerance` for a "
+                    "bound of your own."
                 )
             continue
         bound = tolerance if tolerance is not None else TOLERANCE[None if integer else quantize]

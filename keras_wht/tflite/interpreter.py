@@ -22,8 +22,8 @@ class Interpreter:
         model_content: the model as bytes (exactly one of the two).
         num_threads: CPU threads for the interpreter (default: the runtime's).
         runtime: "ai_edge_litert", "tensorflow" (tf.lite) or "tflite_runtime"; default:
-            the first of these installed. (tflite_runtime 2.14 cannot load models made by
-            TensorFlow 2.21's converter: it raises a ValueError saying so.)
+            the first of these installed. tflite_runtime runs in a process that has not
+            imported TensorFlow before it (an ImportError says so otherwise).
         **kwargs: passed to the runtime's Interpreter (e.g. `experimental_delegates`).
 
     Models with keras-wht's custom ops (`convert(model, custom_ops=True)`) get the native
@@ -48,6 +48,8 @@ class Interpreter:
             raise ValueError("Interpreter needs exactly one of `model_path` and `model_content`.")
         if model_path is not None:
             model_path = os.fspath(model_path)
+            if os.path.isdir(model_path):
+                raise ValueError(f"`model_path` must be a .tflite file, got {model_path!r}, which is a folder.")
             if not os.path.isfile(model_path):
                 raise FileNotFoundError(f"`model_path` {model_path!r} does not exist.")
             with open(model_path, "rb") as f:
@@ -57,24 +59,22 @@ class Interpreter:
         elif not isinstance(model_content, (bytes, bytearray)) or not flatbuffer.is_tflite(model_content):
             raise ValueError("`model_content` must be the bytes of a TFLite model (with the TFL3 file identifier).")
         num_threads = _checks.positive_int("num_threads", num_threads, allow_none=True)
-        content = bytes(model_content) if model_content is not None else None
-        integrity.check(stored if content is None else content,
-                        f"`model_path` {model_path!r}" if model_path is not None else "`model_content`")
-        self.custom_ops = sorted(set(flatbuffer.operators(stored if content is None else content)) & set(native.OPS))
+        # The runtime gets the bytes checked here, not the path (which could change meanwhile).
+        content = bytes(model_content) if model_content is not None else stored
+        integrity.check(content, f"`model_path` {model_path!r}" if model_path is not None else "`model_content`")
+        self.custom_ops = sorted(set(flatbuffer.operators(content)) & set(native.OPS))
         if self.custom_ops:
             native.library()  # CustomOpsUnavailable, saying how to build them, if missing
             kwargs["custom_op_registerers"] = [*native.custom_op_registerers(),
                                                *kwargs.get("custom_op_registerers", [])]
         self.runtime, cls = interpreter_class(runtime, custom_ops="custom_op_registerers" in kwargs)
-        self._make = lambda: cls(model_path=model_path, model_content=content, num_threads=num_threads, **kwargs)
+        self._make = lambda: cls(model_content=content, num_threads=num_threads, **kwargs)
         self._input_shapes = {}
         try:
             self._interpreter = self._make()
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
-            hint = (" tflite_runtime 2.14, its last release, cannot load models from TensorFlow 2.21's "
-                    "converter: pip install ai-edge-litert" if self.runtime == "tflite_runtime" else "")
-            raise ValueError(f"The {self.runtime} runtime could not load the model: {err}.{hint}") from err
+            raise ValueError(f"The {self.runtime} runtime could not load the model: {err}.") from err
 
     def __getattr__(self, name):
         return getattr(self._interpreter, name)
