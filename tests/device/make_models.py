@@ -15,7 +15,7 @@ import numpy as np
 from keras_wht import tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
-from keras_wht.tflite.converter import MIN_SQNR_DB, _as_quantized
+from keras_wht.tflite.converter import MIN_SQNR_DB, POLICY_TOLERANCE, _as_quantized
 
 SHAPE = (8, 8, 8)
 SAMPLES = 16
@@ -90,6 +90,23 @@ def main(out):
         case = _write(out, name, two, tflite.convert(two, custom_ops=custom), inputs, float_check)
         case["input_names"] = [t.name for t in two.inputs]
         cases.append(case)
+
+    # Trained in mixed precision (as on a GPU), saved and reloaded as a user ships it: the
+    # TFLite model computes in float32, so it matches Keras within float16's precision.
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = network(rng)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    path = os.path.join(out, "mixed_float16.keras")
+    mixed.save(path)
+    mixed = keras.saving.load_model(path)
+    expected = np.asarray(mixed(x, training=False)).astype("float32")
+    bound = POLICY_TOLERANCE["float16"] * max(1.0, float(np.abs(expected).max()))
+    for name, custom in (("mixed_float16", False), ("mixed_float16-custom", True)):
+        cases.append(_write(out, name, mixed, tflite.convert(mixed, custom_ops=custom), [x], {"max_abs": bound},
+                            expected=expected))
 
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump({"cases": cases}, f, indent=2)
