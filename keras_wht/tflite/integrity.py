@@ -61,8 +61,33 @@ _MIN_INPUTS = {
         4: "ONE_HOT STRIDED_SLICE",
     }.items() for name in names.split() if hasattr(schema.BuiltinOperator, name)
 }
+# The builtin options each operator takes, where the names do not say (CONV_2D takes
+# Conv2DOptions): options of another operator's type make runtimes read them as their own.
+_OPTIONS_OF = {"AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
+               "L2_POOL_2D": "Pool2DOptions",
+               "MAXIMUM": "MaximumMinimumOptions", "MINIMUM": "MaximumMinimumOptions",
+               "L2_NORMALIZATION": "L2NormOptions", **{name: "ReducerOptions" for name in (
+                   "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "REDUCE_ANY", "REDUCE_ALL")}}
+_OPTIONS_NAMES = {value: name for name, value in vars(schema.BuiltinOptions).items()
+                  if not name.startswith("_")}
+
+
+def _expected_options():
+    by_lower = {name.lower(): value for value, name in _OPTIONS_NAMES.items()}
+    expected = {}
+    for name, code in vars(schema.BuiltinOperator).items():
+        if name.startswith("_"):
+            continue
+        options = _OPTIONS_OF.get(name, name.replace("_", "") + "Options").lower()
+        if options in by_lower:
+            expected[code] = by_lower[options]
+    return expected
+
+
+_EXPECTED_OPTIONS = _expected_options()
+_GREATER_OP_CODES = schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES
 # Where the strings checked below sit in their tables' vtables (fixed by the schema).
-_TENSOR_NAME, _CUSTOM_CODE, _SIGNATURE_KEY, _TENSOR_MAP_NAME = 10, 6, 8, 4
+_TENSOR_NAME, _CUSTOM_CODE, _SIGNATURE_KEY, _TENSOR_MAP_NAME, _BUILTIN_CODE = 10, 6, 8, 4, 10
 # Exceptions the flatbuffers reader raises on offsets that lead outside the buffer.
 _READ_ERRORS = (struct.error, IndexError, TypeError, ValueError, UnicodeDecodeError, OverflowError,
                 RecursionError, AttributeError, MemoryError)
@@ -215,10 +240,16 @@ class _Checker:
             self.where = what = f"operator code {c}"
             code = model.OperatorCodes(c)
             self.table(code._tab, what)
-            deprecated, builtin = code.DeprecatedBuiltinCode(), code.BuiltinCode()
+            # The field itself: the package's BuiltinCode() answers the deprecated one below 127.
+            field = code._tab.Offset(_BUILTIN_CODE)
+            deprecated = code.DeprecatedBuiltinCode()
+            builtin = struct.unpack_from("<i", self.buf, code._tab.Pos + field)[0] if field else 0
             if deprecated < 0 or builtin < 0:
                 raise _Damaged(f"{what} has a negative builtin operator ({min(deprecated, builtin)}).")
-            number = max(deprecated, builtin)
+            if builtin and deprecated != min(builtin, _GREATER_OP_CODES):
+                raise _Damaged(f"{what} has builtin operator {builtin} but deprecated builtin operator "
+                               f"{deprecated}, which disagree.")
+            number = max(deprecated, builtin)  # as runtimes read it
             if number not in _BUILTINS:
                 raise _Damaged(f"{what} has builtin operator {number}, unknown to the tflite schema package "
                                f"{getattr(schema, '__version__', '')}".rstrip() + ".")
@@ -255,16 +286,21 @@ class _Checker:
         self.indices(graph.OutputsAsNumpy(), 0, n, f"{prefix} outputs")
         operators = [self.operator(graph, s, o, n, codes)
                      for o in range(self.count(graph.OperatorsLength(), f"subgraph {s} operator"))]
-        # A tensor an operator reads needs a value: runtimes leave the others unallocated.
-        given |= {t for label, inputs, outputs in operators for t in outputs.tolist()}
+        # Operators run in order: each reads tensors that have a value by then (runtimes
+        # leave the others unallocated, or free them while still in use).
         given |= {t for t, (_, value, _) in enumerate(tensors) if value}
+        written = {t: label for label, _, outputs in operators for t in outputs.tolist()}
         for label, inputs, outputs in operators:
             for position, t in enumerate(inputs.tolist()):
-                if t >= 0 and t not in given and not (position == 1 and label.endswith("(RESHAPE)")
-                                                      and tensors[t][2] != 1):
-                    raise _Damaged(f"{label} reads {tensors[t][0]}, which never gets a value: it is not an "
-                                   f"input of the {'subgraph' if self.multiple_subgraphs else 'model'}, no "
-                                   f"operator writes it and it holds no data.")
+                if t < 0 or t in given or (position == 1 and label.endswith("(RESHAPE)")
+                                           and tensors[t][2] != 1):
+                    continue
+                if t in written:
+                    raise _Damaged(f"{label} reads {tensors[t][0]} before {written[t]} writes it.")
+                raise _Damaged(f"{label} reads {tensors[t][0]}, which never gets a value: it is not an "
+                               f"input of the {'subgraph' if self.multiple_subgraphs else 'model'}, no "
+                               f"operator writes it and it holds no data.")
+            given |= set(outputs.tolist())
         return n
 
     def tensor(self, graph, s, t):
@@ -361,6 +397,9 @@ class _Checker:
                 if table is None:
                     raise _Damaged(f"{label} has options of type {kind} but no options.")
                 self.table(table, f"{label}'s options")
+        kind, wanted = op.BuiltinOptionsType(), _EXPECTED_OPTIONS.get(builtin)
+        if kind and wanted is not None and kind != wanted:
+            raise _Damaged(f"{label} has {_OPTIONS_NAMES[kind]}; it takes {_OPTIONS_NAMES[wanted]}.")
         try:
             _numpy(op.CustomOptionsAsNumpy(), np.uint8)
         except ValueError:

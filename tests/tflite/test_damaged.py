@@ -198,7 +198,10 @@ def test_an_opcode_index_out_of_range(models):
 
 def test_an_unknown_or_negative_builtin_operator(models):
     def unknown(model):
-        model.operatorCodes[0].builtinCode = 4000
+        model.operatorCodes[0].builtinCode, model.operatorCodes[0].deprecatedBuiltinCode = 4000, 127
+
+    def disagree(model):
+        model.operatorCodes[0].builtinCode = 49
 
     def negative(model):
         model.operatorCodes[0].deprecatedBuiltinCode = -3
@@ -206,6 +209,26 @@ def test_an_unknown_or_negative_builtin_operator(models):
     _rejected(_edited(models["float"], unknown),
               "operator code 0 has builtin operator 4000, unknown to the tflite")
     _rejected(_edited(models["float"], negative), r"operator code 0 has a negative builtin operator \(-3\)")
+    _rejected(_edited(models["float"], disagree),
+              r"operator code 0 has builtin operator 49 but deprecated builtin operator \d+, which disagree")
+
+
+def test_options_of_another_operator(models):
+    def edit(model):
+        code = model.operatorCodes[_operator(model, "STRIDED_SLICE").opcodeIndex]
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SPLIT
+
+    _rejected(_edited(models["float"], edit),
+              r"operator \d+ \(SPLIT\) has StridedSliceOptions; it takes SplitOptions")
+
+
+def test_a_tensor_read_before_it_is_written(models):
+    def edit(model):
+        ops = model.subgraphs[0].operators
+        ops[1].inputs[0] = ops[-1].outputs[0]
+
+    _rejected(_edited(models["float"], edit),
+              r"operator 1 \(RESHAPE\) reads tensor \d+ \('.*'\) before operator \d+ \(FULLY_CONNECTED\) writes")
 
 
 def test_a_custom_code_that_is_not_text(models):
@@ -378,6 +401,13 @@ def test_what_crashed_the_runtime_before(models, runtime, tmp_path):
             op.inputs = op.inputs[:count]
         return edit
 
+    def read_early(model):
+        ops = model.subgraphs[0].operators
+        ops[9].inputs[0] = ops[13].outputs[0]
+
+    def codes_disagree(model):
+        model.operatorCodes[_operator(model, "STRIDED_SLICE").opcodeIndex].builtinCode = 49
+
     def huge_input(model):  # beyond its shape signature: memory runs out downstream
         model.subgraphs[0].tensors[model.subgraphs[0].inputs[0]].shape[2] = 11272200
 
@@ -387,6 +417,8 @@ def test_what_crashed_the_runtime_before(models, runtime, tmp_path):
         "weights_left_out": ("int8", left_out("FULLY_CONNECTED", 1), "has no tensor (-1) as its input 1"),
         "matmul_one_input": ("float", too_few("BATCH_MATMUL", 1), "has 1 input(s); it needs at least 2"),
         "depthwise_no_bias": ("float", too_few("DEPTHWISE_CONV_2D", 2), "2 input(s); it needs at least 3"),
+        "read_early": ("float", read_early, "before operator 13 (BATCH_MATMUL) writes it"),
+        "codes_disagree": ("int8", codes_disagree, "builtin operator 49 but deprecated builtin operator 45"),
         "huge_input": ("float", huge_input, "which its shape signature [-1, 8, 8, 4] does not allow"),
     }
     folder = tmp_path / "crashes"
