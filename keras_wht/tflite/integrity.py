@@ -344,10 +344,11 @@ class _Checker:
         self.table(q._tab, f"{label}'s quantization parameters")
         scale = _numpy(q.ScaleAsNumpy(), np.float32)
         zero_point = _numpy(q.ZeroPointAsNumpy(), np.int64)
-        if scale.size and not (np.isfinite(scale).all() and (scale > 0).all()):
-            bad = scale[~(np.isfinite(scale) & (scale > 0))]
-            raise _Damaged(f"{label} has quantization scale {float(bad[0])!r}; scales must be finite and "
-                           f"above 0.")
+        # A subnormal scale (3e-45) crashed XNNPACK, which divides by it.
+        good = np.isfinite(scale) & (scale >= np.finfo(np.float32).tiny)
+        if scale.size and not good.all():
+            raise _Damaged(f"{label} has quantization scale {float(scale[~good][0])!r}; scales must be finite "
+                           f"and above 0 (at least {float(np.finfo(np.float32).tiny):.4g}).")
         if scale.size and zero_point.size and scale.size != zero_point.size:
             raise _Damaged(f"{label} has {scale.size} quantization scales but {zero_point.size} zero points.")
         if zero_point.size and kind in _ZERO_POINTS:

@@ -105,8 +105,8 @@ def test_a_zero_point_out_of_range(models):
               r"tensor \d+ \('.*'\) has int8 zero point -47877, outside \[-128, 127\]\.$")
 
 
-@pytest.mark.parametrize("scale, word",
-                         [(-0.5, "-0.5"), (0.0, "0.0"), (float("nan"), "nan"), (float("inf"), "inf")])
+@pytest.mark.parametrize("scale, word", [(-0.5, "-0.5"), (0.0, "0.0"), (float("nan"), "nan"),
+                                         (float("inf"), "inf"), (3e-45, "2.8[0-9]*e-45")])
 def test_a_scale_that_is_not_positive_and_finite(models, scale, word):
     def edit(model):
         tensor = _int8_tensor(model)
