@@ -347,7 +347,8 @@ class _Checker:
         # A subnormal scale (3e-45) crashed XNNPACK, which divides by it.
         good = np.isfinite(scale) & (scale >= np.finfo(np.float32).tiny)
         if scale.size and not good.all():
-            raise _Damaged(f"{label} has quantization scale {float(scale[~good][0])!r}; scales must be finite "
+            bad = float(scale[~good][0])
+            raise _Damaged(f"{label} has quantization scale {bad!r}; scales must be finite "
                            f"and above 0 (at least {float(np.finfo(np.float32).tiny):.4g}).")
         if scale.size and zero_point.size and scale.size != zero_point.size:
             raise _Damaged(f"{label} has {scale.size} quantization scales but {zero_point.size} zero points.")
