@@ -61,6 +61,19 @@ _MIN_INPUTS = {
         4: "ONE_HOT STRIDED_SLICE",
     }.items() for name in names.split() if hasattr(schema.BuiltinOperator, name)
 }
+# The inputs of builtin operators that hold indices, sizes or axes, as integers:
+# tflite_runtime 2.14 aborts the process when a RESHAPE's shape is a float tensor.
+_INTEGER_INPUTS = {
+    name: positions for positions, names in {
+        (0,): "FILL SPLIT",
+        (0, 1): "ONE_HOT",
+        (1,): "ARG_MAX ARG_MIN BROADCAST_TO CUMSUM EXPAND_DIMS GATHER GATHER_ND MEAN MIRROR_PAD PAD PADV2 "
+              "REDUCE_ANY REDUCE_MAX REDUCE_MIN REDUCE_PROD RESHAPE RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR "
+              "REVERSE_V2 SUM TILE TOP_K_V2 TRANSPOSE",
+        (1, 2): "BATCH_TO_SPACE_ND SLICE SPACE_TO_BATCH_ND SPLIT_V",
+        (1, 2, 3): "STRIDED_SLICE",
+    }.items() for name in names.split()
+}
 # The builtin options each operator takes, where the names do not say (CONV_2D takes
 # Conv2DOptions): options of another operator's type make runtimes read them as their own.
 _OPTIONS_OF = {"AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
@@ -279,7 +292,7 @@ class _Checker:
         graph = model.Subgraphs(s)
         self.table(graph._tab, self.where)
         n = self.count(graph.TensorsLength(), f"subgraph {s} tensor")
-        tensors = [self.tensor(graph, s, t) for t in range(n)]  # (label, holds a value, rank)
+        tensors = [self.tensor(graph, s, t) for t in range(n)]  # (label, holds a value, rank, type)
         prefix = f"subgraph {s}'s" if self.multiple_subgraphs else "the model's"
         self.where = f"subgraph {s}"
         given = set(self.indices(graph.InputsAsNumpy(), 0, n, f"{prefix} inputs").tolist())
@@ -288,9 +301,15 @@ class _Checker:
                      for o in range(self.count(graph.OperatorsLength(), f"subgraph {s} operator"))]
         # Operators run in order: each reads tensors that have a value by then (runtimes
         # leave the others unallocated, or free them while still in use).
-        given |= {t for t, (_, value, _) in enumerate(tensors) if value}
+        given |= {t for t, (_, value, _, _) in enumerate(tensors) if value}
         written = {t: label for label, _, outputs in operators for t in outputs.tolist()}
         for label, inputs, outputs in operators:
+            integer = _INTEGER_INPUTS.get(label[label.rfind("(") + 1:-1], ())
+            for position in integer:
+                t = int(inputs[position]) if position < inputs.size else -1
+                if t >= 0 and tensors[t][3] not in ("int16", "int32", "int64"):
+                    raise _Damaged(f"{label} takes {tensors[t][0]} of {tensors[t][3]} as its input {position}, "
+                                   "which must hold integer indices, sizes or axes.")
             for position, t in enumerate(inputs.tolist()):
                 if t < 0 or t in given or (position == 1 and label.endswith("(RESHAPE)")
                                            and tensors[t][2] != 1):
@@ -338,7 +357,7 @@ class _Checker:
         quantization = tensor.Quantization()
         if quantization is not None:
             self.quantization(quantization, label, kind, shape)
-        return label, stored is not None or tensor.IsVariable() or elements == 0, shape.size
+        return label, stored is not None or tensor.IsVariable() or elements == 0, shape.size, kind
 
     def quantization(self, q, label, kind, shape):
         self.table(q._tab, f"{label}'s quantization parameters")

@@ -149,6 +149,37 @@ def test_tflite_runtime_after_tensorflow_is_refused_clearly():
     assert "runtime='ai_edge_litert'" in out.stdout
 
 
+MUTANTS_PER_MODEL = 100
+RUNNER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tflite", "mutant_runner.py")
+
+
+@pytest.mark.parametrize("name", ["builtin", "custom", "int8", "int8-custom-io"])
+def test_damaged_models_raise_value_error_or_run(name, tmp_path):
+    # The workstation's fuzz test, on this runtime: seeded mutants of the device models run
+    # in a subprocess, which must end with no signal and nothing but ok or ValueError.
+    import importlib.util
+    import subprocess
+
+    spec = importlib.util.spec_from_file_location("mutant_runner", RUNNER)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    with open(os.path.join(MODELS, f"{name}.tflite"), "rb") as f:
+        content = f.read()
+    folder = tmp_path / name
+    folder.mkdir()
+    rng = np.random.default_rng(sorted(c["name"] for c in CASES).index(name))
+    for label, data in runner.mutants(content, MUTANTS_PER_MODEL, rng):
+        (folder / f"{label}.tflite").write_bytes(data)
+    results = tmp_path / "results.txt"
+    done = subprocess.run([sys.executable, RUNNER, str(folder), str(results), RUNTIME],
+                          capture_output=True, text=True, timeout=300)
+    lines = results.read_text().splitlines() if results.exists() else []
+    assert done.returncode == 0, f"the runner died ({done.returncode}) at {lines[-1:]}: {done.stderr[-2000:]}"
+    outcomes = dict(line.split(" ", 1) for line in lines)
+    assert len(outcomes) == MUTANTS_PER_MODEL
+    assert not {f: o for f, o in outcomes.items() if not o.startswith(("ok", "ValueError: "))}
+
+
 def test_running_models_imported_no_tensorflow():
     # Last in the file: every model above has run in this process by now.
     assert not {"tensorflow", "keras", "tf_keras"} & set(sys.modules)

@@ -1,6 +1,6 @@
 """Runs .tflite files through keras_wht.tflite.Interpreter in a process without TensorFlow.
 
-    python -m tests.tflite.mutant_runner FOLDER RESULTS RUNTIME
+    python tests/tflite/mutant_runner.py FOLDER RESULTS RUNTIME
 
 For each file in FOLDER (sorted by name), in order, writes one line to RESULTS: the file
 name, then "ok", "ValueError: <message>" or "other <type>: <message>". The name is
@@ -15,6 +15,25 @@ import numpy as np
 
 # Inputs above this many elements are not made (a damaged shape can ask for terabytes).
 MAX_INPUT_ELEMENTS = 1 << 24
+
+
+def mutants(content, count, rng):
+    """`count` damaged copies: bytes flipped, the file cut short, or int32 words overwritten."""
+    for i in range(count):
+        data = bytearray(content)
+        kind = ("flip", "cut", "int32")[i % 3]
+        if kind == "flip":
+            for _ in range(rng.integers(1, 5)):
+                data[rng.integers(len(data))] ^= int(rng.integers(1, 256))
+        elif kind == "cut":
+            data = data[:rng.integers(8, len(data))]
+        else:
+            for _ in range(rng.integers(1, 3)):
+                at = int(rng.integers(len(data) - 4))
+                word = int(rng.choice([0, 1, -1, 2**31 - 1, -2**31, int(rng.integers(-300, 300)),
+                                       int(rng.integers(-2**31, 2**31))]))
+                data[at:at + 4] = word.to_bytes(4, "little", signed=True)
+        yield f"{i:04d}-{kind}", bytes(data)
 
 
 def outcome(path, runtime):

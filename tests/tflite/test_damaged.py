@@ -13,6 +13,7 @@ from keras_wht import tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT2D
 from keras_wht.tflite import custom_ops, integrity, rewrite
+from tests.tflite import mutant_runner
 
 schema = rewrite.schema
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,6 +179,15 @@ def test_an_optional_input_left_out_passes(models):
     integrity.check(_edited(models["float"], edit), "`model_content`")
 
 
+def test_a_shape_that_is_not_integers(models):
+    # tflite_runtime 2.14 aborted the process on a RESHAPE whose shape was the float input.
+    def edit(model):
+        _operator(model, "RESHAPE").inputs[1] = int(model.subgraphs[0].inputs[0])
+
+    _rejected(_edited(models["float"], edit), r"operator \d+ \(RESHAPE\) takes tensor \d+ \('serving_default_.*'\) "
+              r"of float32 as its input 1, which must hold integer indices, sizes or axes")
+
+
 @pytest.mark.parametrize("name, needed",
                          [("BATCH_MATMUL", 2), ("DEPTHWISE_CONV_2D", 3), ("STRIDED_SLICE", 4)])
 def test_too_few_inputs(models, name, needed):
@@ -317,25 +327,6 @@ def test_check_imports_no_tensorflow():
 # --- fuzzing: mutants run in a process of their own, which a crash would kill ------------
 
 
-def _mutants(content, count, rng):
-    """`count` damaged copies: bytes flipped, the file cut short, or int32 words overwritten."""
-    for i in range(count):
-        data = bytearray(content)
-        kind = ("flip", "cut", "int32")[i % 3]
-        if kind == "flip":
-            for _ in range(rng.integers(1, 5)):
-                data[rng.integers(len(data))] ^= int(rng.integers(1, 256))
-        elif kind == "cut":
-            data = data[:rng.integers(8, len(data))]
-        else:
-            for _ in range(rng.integers(1, 3)):
-                at = int(rng.integers(len(data) - 4))
-                word = int(rng.choice([0, 1, -1, 2**31 - 1, -2**31, int(rng.integers(-300, 300)),
-                                       int(rng.integers(-2**31, 2**31))]))
-                data[at:at + 4] = word.to_bytes(4, "little", signed=True)
-        yield f"{i:04d}-{kind}", bytes(data)
-
-
 def _run(folder, runtime, timeout=240):
     results = folder.with_suffix(".txt")
     command = [sys.executable, "-m", "tests.tflite.mutant_runner", str(folder), str(results), runtime]
@@ -356,7 +347,7 @@ def test_mutants_raise_value_error_or_run(models, name, runtime, tmp_path):
     seed = ["float", "custom", "int8", "int8_custom"].index(name)
     folder = tmp_path / name
     folder.mkdir()
-    for label, data in _mutants(models[name], MUTANTS_PER_MODEL, np.random.default_rng(seed)):
+    for label, data in mutant_runner.mutants(models[name], MUTANTS_PER_MODEL, np.random.default_rng(seed)):
         (folder / f"{name}-{label}.tflite").write_bytes(data)
     outcomes = _run(folder, runtime)
     assert len(outcomes) == MUTANTS_PER_MODEL
