@@ -101,6 +101,7 @@ _EXPECTED_OPTIONS = _expected_options()
 _GREATER_OP_CODES = schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES
 # Where the strings checked below sit in their tables' vtables (fixed by the schema).
 _TENSOR_NAME, _CUSTOM_CODE, _SIGNATURE_KEY, _TENSOR_MAP_NAME, _BUILTIN_CODE = 10, 6, 8, 4, 10
+_METADATA_NAME, _SUBGRAPH_NAME, _DESCRIPTION = 4, 12, 10
 # Exceptions the flatbuffers reader raises on offsets that lead outside the buffer.
 _READ_ERRORS = (struct.error, IndexError, TypeError, ValueError, UnicodeDecodeError, OverflowError,
                 RecursionError, AttributeError, MemoryError)
@@ -211,6 +212,7 @@ class _Checker:
             raise _Damaged(f"its root table offset {root} lies outside the file ({size} bytes).")
         model = schema.Model.GetRootAsModel(self.buf, 0)
         self.table(model._tab, "the model table")
+        self.string(model._tab, _DESCRIPTION, "the model's description")
         version = model.Version()
         if version != SCHEMA_VERSION:
             raise _Damaged(f"it has schema version {version}; TFLite runtimes read version {SCHEMA_VERSION}.")
@@ -291,6 +293,7 @@ class _Checker:
         self.where = f"subgraph {s}"
         graph = model.Subgraphs(s)
         self.table(graph._tab, self.where)
+        self.string(graph._tab, _SUBGRAPH_NAME, f"subgraph {s}'s name")
         n = self.count(graph.TensorsLength(), f"subgraph {s} tensor")
         tensors = [self.tensor(graph, s, t) for t in range(n)]  # (label, holds a value, rank, type)
         prefix = f"subgraph {s}'s" if self.multiple_subgraphs else "the model's"
@@ -303,7 +306,9 @@ class _Checker:
         # leave the others unallocated, or free them while still in use).
         given |= {t for t, (_, value, _, _) in enumerate(tensors) if value}
         written = {t: label for label, _, outputs in operators for t in outputs.tolist()}
-        for label, inputs, outputs in operators:
+        for o, (label, inputs, outputs) in enumerate(operators):
+            if label.endswith("(STRIDED_SLICE)"):
+                self.strided_slice(model, graph, graph.Operators(o), label, inputs, outputs, tensors)
             integer = _INTEGER_INPUTS.get(label[label.rfind("(") + 1:-1], ())
             for position in integer:
                 t = int(inputs[position]) if position < inputs.size else -1
@@ -321,6 +326,54 @@ class _Checker:
                                f"operator writes it and it holds no data.")
             given |= set(outputs.tolist())
         return n
+
+    def strided_slice(self, model, graph, op, label, inputs, outputs, tensors):
+        """A STRIDED_SLICE with constant begin, end and strides on a static shape must slice
+        within the shape and give its output tensor's shape: tflite_runtime 2.14 aborts the
+        process otherwise."""
+        if inputs.size < 4 or outputs.size < 1 or op.BuiltinOptionsType() != schema.BuiltinOptions.StridedSliceOptions:
+            return
+        table = op.BuiltinOptions()
+        options = schema.StridedSliceOptions()
+        options.Init(table.Bytes, table.Pos)
+        if options.EllipsisMask() or options.NewAxisMask() or options.Offset():
+            return
+        shape = _numpy(graph.Tensors(int(inputs[0])).ShapeAsNumpy(), np.int32).astype(np.int64)
+        begin, end, strides = (self.constant(model, graph, int(t), tensors) for t in inputs[1:4])
+        if begin is None or end is None or strides is None or not (begin.size == end.size == strides.size == shape.size):
+            return
+        if (strides == 0).any():
+            raise _Damaged(f"{label} has a stride of 0.")
+        masked = [(options.BeginMask() >> a & 1, options.EndMask() >> a & 1 or options.ShrinkAxisMask() >> a & 1)
+                  for a in range(shape.size)]
+        for axis, (dim, b, e) in enumerate(zip(shape.tolist(), begin.tolist(), end.tolist())):
+            # TensorFlow clamps these; tflite_runtime 2.14 aborts the process on them.
+            for what, value, skip in (("begin", b, masked[axis][0]), ("end", e, masked[axis][1])):
+                if not skip and not -dim <= value <= dim:
+                    raise _Damaged(f"{label} has {what} {value} on axis {axis} of {tensors[int(inputs[0])][0]}, "
+                                   f"outside [{-dim}, {dim}] for its size {dim}.")
+        sizes = []
+        for axis, (dim, b, e, step) in enumerate(zip(shape.tolist(), begin.tolist(), end.tolist(), strides.tolist())):
+            low, high = (0, dim) if step > 0 else (-1, dim - 1)
+            b = (0 if step > 0 else dim - 1) if options.BeginMask() >> axis & 1 else min(max(b + dim if b < 0 else b, low), high)
+            if options.ShrinkAxisMask() >> axis & 1:
+                continue
+            e = (dim if step > 0 else -1) if options.EndMask() >> axis & 1 else min(max(e + dim if e < 0 else e, low), high)
+            sizes.append(max(0, -(-(e - b) // step)))
+        stored = _numpy(graph.Tensors(int(outputs[0])).ShapeAsNumpy(), np.int32).tolist()
+        if sizes != stored:
+            raise _Damaged(f"{label} slices {tensors[int(inputs[0])][0]} of shape {_listed(shape)} to shape "
+                           f"{_listed(sizes)} by its constant begin {_listed(begin)}, end {_listed(end)} and "
+                           f"strides {_listed(strides)}, but its output has shape {_listed(stored)}.")
+
+    def constant(self, model, graph, t, tensors):
+        """The integers a constant tensor holds, or None for other tensors."""
+        tensor = graph.Tensors(t)
+        dtype = {"int32": "<i4", "int64": "<i8"}.get(tensors[t][3])
+        if dtype is None or not tensor.Buffer():
+            return None
+        data = _numpy(model.Buffers(tensor.Buffer()).DataAsNumpy(), np.uint8)
+        return np.frombuffer(data.tobytes(), dtype=dtype).astype(np.int64) if data.size else None
 
     def tensor(self, graph, s, t):
         self.where = label = self.tensor_label(s, t)
@@ -457,6 +510,7 @@ class _Checker:
             self.where = what = f"metadata {m}"
             entry = model.Metadata(m)
             self.table(entry._tab, what)
+            self.string(entry._tab, _METADATA_NAME, f"{what}'s name")  # runtimes compare it
             if entry.Buffer() >= len(self.buffers):
                 raise _Damaged(f"{what} refers to buffer {entry.Buffer()}; the model has {len(self.buffers)} "
                                f"buffers.")

@@ -11,7 +11,7 @@ import pytest
 
 from keras_wht import tflite
 from keras_wht._keras import keras
-from keras_wht.layers import WHT2D
+from keras_wht.layers import WHT1D, WHT2D
 from keras_wht.tflite import custom_ops, integrity, rewrite
 from tests.tflite import mutant_runner
 
@@ -186,6 +186,54 @@ def test_a_shape_that_is_not_integers(models):
 
     _rejected(_edited(models["float"], edit), r"operator \d+ \(RESHAPE\) takes tensor \d+ \('serving_default_.*'\) "
               r"of float32 as its input 1, which must hold integer indices, sizes or axes")
+
+
+def _slice_bounds(model):
+    """The STRIDED_SLICE with an unmasked last axis, its begin and end arrays (own copies)."""
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.STRIDED_SLICE and \
+                not op.builtinOptions.beginMask >> 3 & 1:
+            arrays = []
+            for position in (1, 2):
+                tensor = graph.tensors[op.inputs[position]]
+                values = np.frombuffer(bytes(model.buffers[tensor.buffer].data), "<i4").copy()
+                buffer = schema.BufferT()
+                model.buffers.append(buffer)
+                copy = schema.TensorT()
+                copy.shape, copy.type, copy.buffer, copy.name = tensor.shape, tensor.type, len(model.buffers) - 1, b"c"
+                graph.tensors.append(copy)
+                op.inputs[position] = len(graph.tensors) - 1
+                arrays.append((buffer, values))
+            return arrays
+    raise AssertionError("no STRIDED_SLICE slices the last axis")
+
+
+@pytest.mark.parametrize("which, value, match", [
+    (0, -1000, r"has begin -1000 on axis 3 of tensor \d+ \('.*'\), outside \[-\d+, \d+\]"),
+    (1, 1000, r"has end 1000 on axis 3 of tensor \d+ \('.*'\), outside \[-\d+, \d+\]"),
+    (1, 0, r"slices tensor \d+ \('.*'\) of shape \[.*\] to shape \[.*, 0\] by its constant begin .* but its "
+           r"output has shape"),
+])
+def test_a_slice_that_does_not_fit(models, which, value, match):
+    # tflite_runtime 2.14 aborted the process on each (TensorFlow clamps the first two).
+    def edit(model):
+        arrays = _slice_bounds(model)
+        for k, (buffer, values) in enumerate(arrays):
+            if k == which:
+                values[3] = value
+            buffer.data = np.frombuffer(values.astype("<i4").tobytes(), np.uint8)
+
+    grow = keras.Sequential([keras.Input((4, 4, 16)), WHT1D(32)])  # channel growth slices channels
+    _rejected(_edited(tflite.convert(grow), edit), r"operator \d+ \(STRIDED_SLICE\) " + match)
+
+
+def test_names_that_run_past_the_file(models):
+    content = bytearray(models["float"])
+    at = content.index(b"CONVERSION_METADATA") - 4  # the metadata name's length
+    content[at + 2] = 0x95
+    _rejected(bytes(content), r"metadata \d+'s name runs past the end of the file")
 
 
 @pytest.mark.parametrize("name, needed",
