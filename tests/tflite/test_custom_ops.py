@@ -93,12 +93,23 @@ def test_dynamic_and_float16_weights_keep_the_custom_ops(rng):
 
 
 def test_a_layer_the_kernels_do_not_cover_stays_builtin_with_a_warning(rng):
-    model = keras.Sequential([keras.Input((4, 4, 8)), WHT1D(name="ours"),
-                              WHT1D(name="half", dtype="mixed_float16")])
-    with pytest.warns(UserWarning, match="layer 'half' stays in builtin TFLite ops: the kernels compute in "
-                                         "float32, the layer in float16"):
+    model = keras.Sequential([keras.Input((1, 1, 1 << 17)), WHT1D(name="ours", block_size=256),
+                              WHT1D(name="huge")])
+    with pytest.warns(UserWarning, match="layer 'huge' stays in builtin TFLite ops: blocks of 131072 elements "
+                                         "exceed the kernels' 65536"):
         content = tflite.convert(model, custom_ops=True)
     assert tflite.operators(content).count("KerasWht1D") == 1
+
+
+def test_a_mixed_precision_layer_becomes_a_custom_op(rng):
+    # It converts through its float32 twin (convert's dtype policies), so the kernels take it.
+    import warnings
+
+    model = keras.Sequential([keras.Input((4, 4, 8)), WHT1D(name="ours"), WHT1D(name="half", dtype="mixed_float16")])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*stays in builtin TFLite ops")
+        content = tflite.convert(model, custom_ops=True)
+    assert tflite.operators(content).count("KerasWht1D") == 2
 
 
 def test_threads_and_batch_sizes(rng):
