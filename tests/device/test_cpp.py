@@ -8,38 +8,23 @@ not TFLite's TfLiteRegistration, which the kernels implement), and such a model 
 with a clear error.
 """
 
-import json
 import os
 import shutil
 import subprocess
 
+import manifest
 import numpy as np
 import pytest
+from manifest import MODELS
 
 if os.environ.get("KERAS_WHT_DEVICE_RUNTIME", "litert") != "litert":
     pytest.skip("the C++ runner links ai-edge-litert's libLiteRt.so: litert device pass only",
                 allow_module_level=True)
 
-MODELS = os.environ.get("KERAS_WHT_DEVICE_MODELS", os.getcwd())
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpp", "litert_run.cc")
-
-
-def _cases():
-    path = os.path.join(MODELS, "manifest.json")
-    if not os.path.isfile(path):
-        pytest.exit(f"no {path}: run tests/device/make_models.py on the workstation first", returncode=4)
-    with open(path) as f:
-        return json.load(f)["cases"]
-
-
-CASES = _cases()
+CASES = manifest.cases()
 BUILTIN_CASES = [c for c in CASES if not any(op.startswith("KerasWht") for op in c["operators"])]
 CUSTOM_CASES = [c for c in CASES if any(op.startswith("KerasWht") for op in c["operators"])]
-
-
-def _arrays(path):
-    with np.load(path) as data:
-        return [data[f"arr_{i}"] for i in range(len(data.files))]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +62,7 @@ def _run(exe, model, inputs, output, timeout=120):
 
 def _write_inputs(case, directory):
     """The case's inputs as raw float32 files, NAME=PATH when the model has named inputs."""
-    inputs = _arrays(os.path.join(MODELS, f"{case['name']}.inputs.npz"))
+    inputs = manifest.arrays(case, "inputs")
     names = case.get("input_names", [None] * len(inputs))
     args = []
     for k, (name, x) in enumerate(zip(names, inputs)):
@@ -90,7 +75,7 @@ def _write_inputs(case, directory):
 @pytest.mark.parametrize("case", BUILTIN_CASES, ids=[c["name"] for c in BUILTIN_CASES])
 def test_the_cpp_runner_gives_the_keras_outputs(runner, case, tmp_path):
     inputs, args = _write_inputs(case, tmp_path)
-    expected = _arrays(os.path.join(MODELS, f"{case['name']}.expected.npz"))
+    expected = manifest.arrays(case, "expected")
     output = str(tmp_path / "output.bin")
     out, tensors = _run(runner, os.path.join(MODELS, case["file"]), args, output)
     assert out.returncode == 0, out.stderr
@@ -105,16 +90,9 @@ def test_the_cpp_runner_gives_the_keras_outputs(runner, case, tmp_path):
     flat = np.fromfile(output, dtype="<f4")
     sizes = [samples * int(np.prod(shape)) for _, _, shape in tensors["output"]]
     assert flat.size == sum(sizes)
-    got = np.split(flat, np.cumsum(sizes)[:-1])
-    for k, (g, e, (_, _, shape)) in enumerate(zip(got, expected, tensors["output"])):
-        g = g.reshape((samples,) + shape[1:])
-        assert g.shape == e.shape, f"output {k}"
-        if "max_abs" in case["check"]:
-            np.testing.assert_allclose(g, e, atol=case["check"]["max_abs"], err_msg=f"output {k}")
-        else:
-            noise = np.mean(np.square(e.astype(np.float64) - g))
-            sqnr = 10 * np.log10(np.mean(np.square(e.astype(np.float64))) / noise) if noise else np.inf
-            assert sqnr >= case["check"]["min_sqnr_db"], f"output {k}: {sqnr:.1f} dB"
+    got = [g.reshape((samples,) + shape[1:])
+           for g, (_, _, shape) in zip(np.split(flat, np.cumsum(sizes)[:-1]), tensors["output"])]
+    manifest.assert_matches(got, expected, case["check"])
 
 
 @pytest.mark.parametrize("case", CUSTOM_CASES[:1], ids=[c["name"] for c in CUSTOM_CASES[:1]])

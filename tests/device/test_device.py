@@ -11,29 +11,15 @@ import os
 import sys
 import sysconfig
 
+import manifest
 import numpy as np
 import pytest
+from manifest import MODELS
 
 # The extra each device environment installs -> the runtime module it brings.
 RUNTIME_OF_EXTRA = {"tflite-runtime": "tflite_runtime", "litert": "ai_edge_litert"}
 RUNTIME = RUNTIME_OF_EXTRA[os.environ.get("KERAS_WHT_DEVICE_RUNTIME", "litert")]
-MODELS = os.environ.get("KERAS_WHT_DEVICE_MODELS", os.getcwd())
-
-
-def _manifest():
-    path = os.path.join(MODELS, "manifest.json")
-    if not os.path.isfile(path):
-        pytest.exit(f"no {path}: run tests/device/make_models.py on the workstation first", returncode=4)
-    with open(path) as f:
-        return json.load(f)["cases"]
-
-
-CASES = _manifest()
-
-
-def _arrays(path):
-    with np.load(path) as data:
-        return [data[f"arr_{i}"] for i in range(len(data.files))]
+CASES = manifest.cases()
 
 
 def test_this_is_a_device():
@@ -63,19 +49,10 @@ def test_the_workstations_model_gives_the_keras_outputs(case):
     it = tflite.Interpreter(model_path=os.path.join(MODELS, case["file"]))
     assert it.runtime == RUNTIME
     assert it.custom_ops == sorted(op for op in case["operators"] if op.startswith("KerasWht"))
-    inputs = _arrays(os.path.join(MODELS, f"{case['name']}.inputs.npz"))
-    expected = _arrays(os.path.join(MODELS, f"{case['name']}.expected.npz"))
+    inputs = manifest.arrays(case, "inputs")
     got = it.predict(inputs if len(inputs) > 1 else inputs[0], batch_size=5, progress=False)
     got = got if isinstance(got, list) else [got]
-    assert len(got) == len(expected)
-    for k, (g, e) in enumerate(zip(got, expected)):
-        assert g.shape == e.shape, f"output {k}"
-        if "max_abs" in case["check"]:
-            np.testing.assert_allclose(g, e, atol=case["check"]["max_abs"], err_msg=f"output {k}")
-        else:
-            noise = np.mean(np.square(e.astype(np.float64) - g))
-            sqnr = 10 * np.log10(np.mean(np.square(e.astype(np.float64))) / noise) if noise else np.inf
-            assert sqnr >= case["check"]["min_sqnr_db"], f"output {k}: {sqnr:.1f} dB"
+    manifest.assert_matches(got, manifest.arrays(case, "expected"), case["check"])
     if "input_names" in case:
         # Inputs by name, in any order, give the same outputs.
         named = dict(reversed(list(zip(case["input_names"], inputs))))
@@ -95,8 +72,8 @@ def test_the_runtimes_own_interpreter_takes_the_registerers():
     it = module.InterpreterWithCustomOps(model_path=os.path.join(MODELS, case["file"]),
                                          custom_op_registerers=custom_op_registerers())
     it.allocate_tensors()
-    (x,) = _arrays(os.path.join(MODELS, "custom.inputs.npz"))
-    (want,) = _arrays(os.path.join(MODELS, "custom.expected.npz"))
+    (x,) = manifest.arrays(case, "inputs")
+    (want,) = manifest.arrays(case, "expected")
     it.set_tensor(it.get_input_details()[0]["index"], x[:1])
     it.invoke()
     np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]), want[:1], atol=1e-4)
