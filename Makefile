@@ -75,6 +75,9 @@ test-device-%: .venv-device-%/bin/python $(DEVICE_MODELS)/manifest.json
 
 test-device: $(addprefix test-device-,$(DEVICE_RUNTIMES))
 
+# Made by pattern rules, so make would delete them as intermediate files after the run.
+.PRECIOUS: .venv-device-%/bin/python
+
 # The README's benchmark tables and plot (into docs/bench), then the formulation and kernel benchmarks.
 bench: install
 	$(BIN)/keras-wht bench layers --threads 1,2 --out docs/bench
