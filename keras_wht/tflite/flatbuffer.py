@@ -86,3 +86,17 @@ def _boundary(content, operator, *, inputs):
         elif not inputs and op.Outputs(0) in ends:
             found[op.Outputs(0)] = op.Inputs(0)
     return found
+
+
+def signature_inputs(content):
+    """[{input name: tensor index}] of each signature def over the main subgraph, in the
+    model's order (the converter names inputs after the Keras model's)."""
+    model = _model(content)
+    found = []
+    for s in range(model.SignatureDefsLength()):
+        signature = model.SignatureDefs(s)
+        if signature.SubgraphIndex() != 0:
+            continue
+        entries = (signature.Inputs(i) for i in range(signature.InputsLength()))
+        found.append({entry.Name().decode(): entry.TensorIndex() for entry in entries})
+    return found

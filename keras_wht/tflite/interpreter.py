@@ -63,6 +63,7 @@ class Interpreter:
         content = bytes(model_content) if model_content is not None else stored
         integrity.check(content, f"`model_path` {model_path!r}" if model_path is not None else "`model_content`")
         self.custom_ops = sorted(set(flatbuffer.operators(content)) & set(native.OPS))
+        self._signatures = flatbuffer.signature_inputs(content)
         if self.custom_ops:
             native.library()  # CustomOpsUnavailable, saying how to build them, if missing
             kwargs["custom_op_registerers"] = [*native.custom_op_registerers(),
@@ -149,14 +150,9 @@ class Interpreter:
 
     def _signature_inputs(self):
         """{name: input tensor index} from the signature def over the model's inputs, or
-        {} when the model has none (or the runtime does not say)."""
-        try:
-            signatures = self._interpreter._get_full_signature_list()
-        except (AttributeError, ValueError, RuntimeError):
-            return {}
+        {} when the model has none."""
         inputs = sorted(int(d["index"]) for d in self._interpreter.get_input_details())
-        for signature in (signatures or {}).values():
-            mapping = {str(name): int(index) for name, index in signature.get("inputs", {}).items()}
+        for mapping in self._signatures:
             if sorted(mapping.values()) == inputs:
                 return mapping
         return {}
