@@ -16,21 +16,29 @@ IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
 _MIN_SIZE = 16  # root offset, file identifier, one vtable and one table
 
+# What TFLite's schema added after the tflite package's release (2.18), as ai-edge-litert
+# 2.3's schema numbers it (tests/tflite/test_damaged.py compares): a model may use them.
+_NEWER_TYPES = {19: "int2", 20: "uint4", 21: "float8_e4m3fn", 22: "float8_e5m2"}
+_NEWER_BUILTINS = {209: "STABLEHLO_CASE"}
+_NEWER_OPTIONS2 = {23: "StablehloCaseOptions"}
 _TYPES = {value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+_TYPES.update({value: name for value, name in _NEWER_TYPES.items() if value not in _TYPES})
 # Bytes per element of the types whose constant data has a fixed size (INT4 packs two).
 _ELEMENT_BYTES = {
     "float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
     "complex64": 8, "int8": 1, "float64": 8, "complex128": 16, "uint64": 8, "uint32": 4,
-    "uint16": 2, "bfloat16": 2, "int4": 0.5,
+    "uint16": 2, "bfloat16": 2, "int4": 0.5, "float8_e4m3fn": 1, "float8_e5m2": 1,
 }
 # The zero points a quantized tensor of each integer type may have.
 _ZERO_POINTS = {
     "int8": (-128, 127), "uint8": (0, 255), "int16": (0, 0), "int4": (-8, 7),
-    "uint16": (0, 65535), "int32": (-2**31, 2**31 - 1),
+    "uint16": (0, 65535), "int32": (-2**31, 2**31 - 1), "uint4": (0, 15), "int2": (-2, 1),
 }
-_BUILTINS = {value for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+_BUILTINS = {value for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")} | \
+    set(_NEWER_BUILTINS)
 _OPTIONS = {value for name, value in vars(schema.BuiltinOptions).items() if not name.startswith("_")}
-_OPTIONS2 = {value for name, value in vars(schema.BuiltinOptions2).items() if not name.startswith("_")}
+_OPTIONS2 = {value for name, value in vars(schema.BuiltinOptions2).items() if not name.startswith("_")} | \
+    set(_NEWER_OPTIONS2)
 # The inputs that builtin operators may leave out (tensor index -1): kernels and delegates
 # (XNNPACK) read a left-out required input out of bounds. None: any but the first.
 _OPTIONAL_INPUTS = {

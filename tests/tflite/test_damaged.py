@@ -366,6 +366,22 @@ def test_the_interpreter_names_the_file(models, tmp_path):
         tflite.Interpreter(model_content=path.read_bytes())
 
 
+def test_every_type_operator_and_option_of_the_runtimes_schema_is_known():
+    # The tflite package's schema (2.18) is older than the runtimes'; integrity lists what
+    # came after, so a model that uses it is not refused as damaged.
+    runtime_schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+
+    def values(enum):
+        return {value for name, value in vars(enum).items() if not name.startswith("_")}
+
+    assert values(runtime_schema.TensorType) <= set(integrity._TYPES)
+    assert values(runtime_schema.BuiltinOperator) <= integrity._BUILTINS
+    assert values(runtime_schema.BuiltinOptions) <= integrity._OPTIONS
+    assert values(runtime_schema.BuiltinOptions2) <= integrity._OPTIONS2
+    for value, name in integrity._NEWER_TYPES.items():
+        assert getattr(runtime_schema.TensorType, name.upper()) == value
+
+
 def test_check_imports_no_tensorflow():
     script = ("import sys; from keras_wht.tflite import integrity, interpreter; "
               "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
