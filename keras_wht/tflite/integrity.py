@@ -121,9 +121,11 @@ def check(content, source):
     Checks the file identifier and size, that every table and vector read lies within the
     file, the schema version, operator codes, tensor types, shapes and buffers (constant
     data sized as its shape says), quantization parameters (finite positive scales, zero
-    points in the range of the tensor's type, per-channel counts), and that the tensor,
+    points in the range of the tensor's type, per-channel counts), that the tensor,
     operator code, buffer and subgraph indices of operators, subgraphs, signatures and
-    metadata are in range.
+    metadata are in range, and what runtimes were seen to crash on: operators without
+    the inputs they need, indices or sizes that are not integers, tensors read before
+    they are written, and STRIDED_SLICEs whose constant bounds do not fit their shapes.
 
     Args:
         content: the model's bytes.
