@@ -28,6 +28,8 @@ class Interpreter:
 
     Models with keras-wht's custom ops (`convert(model, custom_ops=True)`) get the native
     kernels registered on the runtime's interpreter (its InterpreterWithCustomOps).
+    The file is checked before the runtime sees it (`keras_wht.tflite.integrity`): a
+    damaged or hostile one raises ValueError naming the file and what is wrong.
 
     Attributes:
         runtime: the name of the runtime in use.
