@@ -76,14 +76,19 @@ def one_of(name, value, choices):
     return value
 
 
+def legacy_keras():
+    """Whether TF_USE_LEGACY_KERAS asks for tf_keras, as TensorFlow itself reads it."""
+    return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+
+
 def require_tensorflow():
     """Raises ImportError saying how to install them unless TensorFlow and Keras are
     importable: the layers, models, training and conversion need them; running converted
     models (keras_wht.tflite.Interpreter) does not."""
     import importlib.util
 
-    legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
-    missing = [m for m in ("tensorflow", "tf_keras" if legacy else "keras") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("tensorflow", "tf_keras" if legacy_keras() else "keras")
+               if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(
             f"keras-wht's layers, models, training and conversion need {' and '.join(missing)}, which "

@@ -2,13 +2,11 @@
 TF_USE_LEGACY_KERAS=1, as TensorFlow itself decides (tensorflow-model-optimization
 needs tf_keras). The layers use only the public API common to both."""
 
-import os
-
-from keras_wht._checks import require_tensorflow
+from keras_wht._checks import legacy_keras, require_tensorflow
 
 require_tensorflow()
 
-LEGACY = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+LEGACY = legacy_keras()
 
 if LEGACY:
     import tf_keras as keras

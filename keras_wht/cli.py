@@ -39,8 +39,7 @@ def info():
 
     try:
         _checks.require_tensorflow()
-        legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
-        layers = "tf_keras (TF_USE_LEGACY_KERAS=1)" if legacy else "keras 3"
+        layers = "tf_keras (TF_USE_LEGACY_KERAS=1)" if _checks.legacy_keras() else "keras 3"
     except ImportError:
         layers = None  # a device: it runs converted models only
     return {

@@ -315,18 +315,18 @@ class _Checker:
         # Operators run in order: each reads tensors that have a value by then (runtimes
         # leave the others unallocated, or free them while still in use).
         given |= {t for t, (_, value, _, _) in enumerate(tensors) if value}
-        written = {t: label for label, _, outputs in operators for t in outputs.tolist()}
-        for o, (label, inputs, outputs) in enumerate(operators):
-            if label.endswith("(STRIDED_SLICE)"):
+        written = {t: label for label, _, _, outputs in operators for t in outputs.tolist()}
+        for o, (label, name, inputs, outputs) in enumerate(operators):
+            if name == "STRIDED_SLICE":
                 self.strided_slice(model, graph, graph.Operators(o), label, inputs, outputs, tensors)
-            integer = _INTEGER_INPUTS.get(label[label.rfind("(") + 1:-1], ())
+            integer = _INTEGER_INPUTS.get(name, ())
             for position in integer:
                 t = int(inputs[position]) if position < inputs.size else -1
                 if t >= 0 and tensors[t][3] not in ("int16", "int32", "int64"):
                     raise _Damaged(f"{label} takes {tensors[t][0]} of {tensors[t][3]} as its input {position}, "
                                    "which must hold integer indices, sizes or axes.")
             for position, t in enumerate(inputs.tolist()):
-                if t < 0 or t in given or (position == 1 and label.endswith("(RESHAPE)")
+                if t < 0 or t in given or (position == 1 and name == "RESHAPE"
                                            and tensors[t][2] != 1):
                     continue
                 if t in written:
@@ -492,7 +492,8 @@ class _Checker:
         if length and offset + length > self.size:
             raise _Damaged(f"{label}'s custom options (bytes {offset} to {offset + length}) lie outside the "
                            f"file ({self.size} bytes).")
-        return label, inputs, self.indices(op.OutputsAsNumpy(), 0, n, f"{label}'s outputs")
+        name = None if builtin == schema.BuiltinOperator.CUSTOM else codes[index][1]  # a builtin's name
+        return label, name, inputs, self.indices(op.OutputsAsNumpy(), 0, n, f"{label}'s outputs")
 
     def signatures(self, model, tensor_counts):
         for d in range(self.count(model.SignatureDefsLength(), "signature")):

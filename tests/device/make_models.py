@@ -30,10 +30,10 @@ def _randomized(model, rng):
     return model
 
 
-def network(rng):
+def network(rng, shape=SHAPE, strides=1):
     """Both WHT layers between the builtin ops a network has around them."""
-    inputs = keras.Input(SHAPE, name="image")
-    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    inputs = keras.Input(shape, name="image")
+    x = keras.layers.Conv2D(16, 3, strides=strides, padding="same", activation="relu")(inputs)
     x = WHT2D()(x)
     x = keras.layers.BatchNormalization()(x)
     x = WHT1D(32)(x)
@@ -90,6 +90,12 @@ def main(out):
         case = _write(out, name, two, tflite.convert(two, custom_ops=custom), inputs, float_check)
         case["input_names"] = [t.name for t in two.inputs]
         cases.append(case)
+
+    # An ImageNet-size input: 224x224 images, WHT layers at 112x112.
+    large = network(rng, (224, 224, 3), strides=2)
+    images = rng.uniform(0, 1, (4, 224, 224, 3)).astype("float32")
+    for name, custom in (("imagenet-size", False), ("imagenet-size-custom", True)):
+        cases.append(_write(out, name, large, tflite.convert(large, custom_ops=custom), [images], float_check))
 
     # Trained in mixed precision (as on a GPU), saved and reloaded as a user ships it: the
     # TFLite model computes in float32, so it matches Keras within float16's precision.

@@ -9,6 +9,7 @@ the process, the last line names it. Exits 3 if TensorFlow was imported.
 """
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -61,6 +62,21 @@ def main(folder, results, runtime):
             out.flush()
     if "tensorflow" in sys.modules:
         sys.exit(3)
+
+
+def run(folder, runtime, timeout=300):
+    """Runs the files in `folder` in a fresh process (this file as a script); returns
+    {file name: outcome}. AssertionError, naming the last model, if that process died or
+    imported TensorFlow."""
+    results = f"{folder}.txt"
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), str(folder), results, runtime],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
+    lines = open(results).read().splitlines() if os.path.exists(results) else []
+    last = lines[-1] if lines else "(no model)"
+    assert done.returncode != 3, "the runner imported TensorFlow"
+    assert done.returncode == 0, f"the runner died ({done.returncode}) at {last!r}: {done.stderr[-2000:]}"
+    return dict(line.split(" ", 1) for line in lines)
 
 
 if __name__ == "__main__":

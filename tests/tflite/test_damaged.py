@@ -391,18 +391,6 @@ def test_check_imports_no_tensorflow():
 # --- fuzzing: mutants run in a process of their own, which a crash would kill ------------
 
 
-def _run(folder, runtime, timeout=240):
-    results = folder.with_suffix(".txt")
-    command = [sys.executable, "-m", "tests.tflite.mutant_runner", str(folder), str(results), runtime]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
-    lines = results.read_text().splitlines() if results.exists() else []
-    last = lines[-1] if lines else "(no model)"
-    assert done.returncode != 3, "the runner imported TensorFlow"
-    assert done.returncode == 0, f"the runner died ({done.returncode}) at {last!r}: {done.stderr[-2000:]}"
-    return dict(line.split(" ", 1) for line in lines)
-
-
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("name", ["float", "custom", "int8", "int8_custom"])
 def test_mutants_raise_value_error_or_run(models, name, runtime, tmp_path):
@@ -413,7 +401,7 @@ def test_mutants_raise_value_error_or_run(models, name, runtime, tmp_path):
     folder.mkdir()
     for label, data in mutant_runner.mutants(models[name], MUTANTS_PER_MODEL, np.random.default_rng(seed)):
         (folder / f"{name}-{label}.tflite").write_bytes(data)
-    outcomes = _run(folder, runtime)
+    outcomes = mutant_runner.run(folder, runtime)
     assert len(outcomes) == MUTANTS_PER_MODEL
     unexpected = {f: o for f, o in outcomes.items() if not o.startswith(("ok", "ValueError: "))}
     assert not unexpected
@@ -431,7 +419,7 @@ def test_the_zero_point_that_crashed_xnnpack(models, runtime, tmp_path):
     folder.mkdir()
     (folder / "m.tflite").write_bytes(_edited(models["int8"], edit))
     (folder / "n.tflite").write_bytes(models["int8"])
-    outcome = _run(folder, runtime)
+    outcome = mutant_runner.run(folder, runtime)
     assert "is damaged: tensor" in outcome["m.tflite"] and "int8 zero point -47877, outside [-128, 127]" in \
         outcome["m.tflite"]
     assert outcome["m.tflite"].startswith("ValueError: ") and outcome["n.tflite"] == "ok"
@@ -480,7 +468,7 @@ def test_what_crashed_the_runtime_before(models, runtime, tmp_path):
     folder.mkdir()
     for label, (name, edit, _) in cases.items():
         (folder / f"{label}.tflite").write_bytes(_edited(models[name], edit))
-    outcome = _run(folder, runtime)
+    outcome = mutant_runner.run(folder, runtime)
     for label, (_, _, message) in cases.items():
         got = outcome[f"{label}.tflite"]
         assert got.startswith("ValueError: ") and "is damaged: " in got and message in got, label
