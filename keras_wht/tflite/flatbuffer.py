@@ -100,3 +100,38 @@ def signature_inputs(content):
         entries = (signature.Inputs(i) for i in range(signature.InputsLength()))
         found.append({entry.Name().decode(): entry.TensorIndex() for entry in entries})
     return found
+
+
+def same_padding_below_zero(content):
+    """The CONV_2D and DEPTHWISE_CONV_2D operators with a kernel over 1x1 and "same"
+    padding whose stride outruns the kernel so far that the padding TensorFlow computes
+    is negative (a 3x3 kernel, stride 4, on 32x32), as "operator k (NAME)" strings.
+    tflite_runtime 2.14's XNNPACK computes them wrong (1x1 kernels right)."""
+    model = _model(content)
+    graph = model.Subgraphs(0)
+    options_of = {schema.BuiltinOperator.CONV_2D: schema.Conv2DOptions,
+                  schema.BuiltinOperator.DEPTHWISE_CONV_2D: schema.DepthwiseConv2DOptions}
+    names = {schema.BuiltinOperator.CONV_2D: "CONV_2D", schema.BuiltinOperator.DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D"}
+    found = []
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        code = _builtin_code(model.OperatorCodes(op.OpcodeIndex()))
+        table = op.BuiltinOptions()
+        if code not in options_of or table is None or op.InputsLength() < 2:
+            continue
+        options = options_of[code]()
+        options.Init(table.Bytes, table.Pos)
+        if options.Padding() != schema.Padding.SAME:
+            continue
+        image = graph.Tensors(op.Inputs(0)).ShapeAsNumpy()
+        kernel = graph.Tensors(op.Inputs(1)).ShapeAsNumpy()
+        if len(image) != 4 or len(kernel) != 4:
+            continue
+        for size, k, stride, dilation in ((image[1], kernel[1], options.StrideH(), options.DilationHFactor()),
+                                          (image[2], kernel[2], options.StrideW(), options.DilationWFactor())):
+            out = -(-int(size) // max(stride, 1))
+            reach = (int(k) - 1) * max(dilation, 1)
+            if reach > 0 and (out - 1) * stride + reach + 1 < size:
+                found.append(f"operator {o} ({names[code]})")
+                break
+    return found

@@ -71,6 +71,15 @@ class Interpreter:
             kwargs["custom_op_registerers"] = [*native.custom_op_registerers(),
                                                *kwargs.get("custom_op_registerers", [])]
         self.runtime, cls = interpreter_class(runtime, custom_ops="custom_op_registerers" in kwargs)
+        if self.runtime == "tflite_runtime" and "experimental_op_resolver_type" not in kwargs:
+            wrong = flatbuffer.same_padding_below_zero(content)
+            if wrong:
+                raise ValueError(
+                    f"tflite_runtime 2.14's XNNPACK computes {', '.join(wrong)} wrong: \"same\" padding with a "
+                    "stride that outruns the kernel. Use runtime='ai_edge_litert', or run without XNNPACK: "
+                    "Interpreter(..., experimental_op_resolver_type=tflite_runtime.interpreter.OpResolverType"
+                    ".BUILTIN_WITHOUT_DEFAULT_DELEGATES)."
+                )
         self._make = lambda: cls(model_content=content, num_threads=num_threads, **kwargs)
         self._input_shapes = {}
         try:

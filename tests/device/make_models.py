@@ -97,6 +97,15 @@ def main(out):
     for name, custom in (("imagenet-size", False), ("imagenet-size-custom", True)):
         cases.append(_write(out, name, large, tflite.convert(large, custom_ops=custom), [images], float_check))
 
+    # A 3x3 convolution with stride 4 and "same" padding on 32x32: tflite_runtime 2.14's
+    # XNNPACK computes it wrong, so the Interpreter refuses it there unless XNNPACK is off.
+    strided = keras.Sequential([keras.Input((32, 32, 3), name="image"),
+                                keras.layers.Conv2D(8, 3, strides=4, padding="same"), WHT1D()])
+    strided = _randomized(strided, rng)
+    case = _write(out, "stride-over-kernel", strided, tflite.convert(strided),
+                  [rng.standard_normal((SAMPLES, 32, 32, 3)).astype("float32")], float_check)
+    cases.append({**case, "xnnpack_2_14_wrong": True})
+
     # Trained in mixed precision (as on a GPU), saved and reloaded as a user ships it: the
     # TFLite model computes in float32, so it matches Keras within float16's precision.
     previous = keras.mixed_precision.global_policy()
