@@ -32,7 +32,7 @@ from keras_wht import tflite  # noqa: E402
 from keras_wht._keras import keras  # noqa: E402
 from keras_wht.bench import paths, timing  # noqa: E402
 from keras_wht.layers import WHT1D, WHT2D  # noqa: E402
-from keras_wht.tflite import custom_ops  # noqa: E402
+from keras_wht.tflite.runtime import custom_ops  # noqa: E402
 
 # name, input shape, the convolution, the WHT layer, speed-up targets (builtin, custom op)
 PAIRS = [

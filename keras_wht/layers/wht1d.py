@@ -109,17 +109,17 @@ class WHT1D(BinaryLayer):
         x = inputs
         if self.strides != (1, 1):
             x = x[:, :: self.strides[0], :: self.strides[1], :]
-        y = ops.change_channels(x, self._channels, window=self._block)
-        options = {"block": self._block, "residual": self.residual}
-        core = self._custom_op(y, "KerasWht1D", options, self._block)
-        if core is not None:  # the residual is part of the op (units == C_in then)
-            return core[..., : self._units] if self._units != self._channels else core
-        y = ops.fwht(y, -1, block_size=self._block, order=self.order)
+        y = self.core(ops.change_channels(x, self._channels, window=self._block))
+        return y[..., : self._units] if self._units != self._channels else y
+
+    def core(self, x):
+        y = ops.fwht(x, -1, block_size=self._block, order=self.order)
         blocks = tf.reshape(y, tf.concat([tf.shape(y)[:-1], [y.shape[-1] // self._block, self._block]], 0))
         y = tf.reshape(self.smooth_threshold(blocks), tf.shape(y))
         y = ops.fwht(y, -1, block_size=self._block, order=self.order)
-        y = y[..., : self._units]
-        return y + x if self.residual else y
+        if y.shape[-1] != x.shape[-1]:  # the zero padding up to a whole block
+            y = y[..., : x.shape[-1]]
+        return y + x if self.residual else y  # residual needs units == C_in, so x is the input
 
     def compute_output_shape(self, input_shape):
         shape = self._checked_input_shape(input_shape, spatial=False)

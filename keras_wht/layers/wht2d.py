@@ -116,22 +116,17 @@ class WHT2D(BinaryLayer):
         super().build(input_shape)
 
     def call(self, inputs):
-        y = ops.change_channels(inputs, self._filters)
-        options = {"block_h": self._blocks[0], "block_w": self._blocks[1], "per_channel": self.per_channel,
-                   "residual": self.residual}
-        core = self._custom_op(y, "KerasWht2D", options, self._blocks[0] * self._blocks[1])
-        if core is not None:  # the residual is part of the op (filters == C_in then)
-            y = core
-        else:
-            y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
-            y = tf.reshape(self.smooth_threshold(tf.reshape(y, self._tiled_shape)), self._padded_shape)
-            y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
-            y = y[:, : self._size[0], : self._size[1], :]
-            if self.residual:
-                y = y + inputs
+        y = self.core(ops.change_channels(inputs, self._filters))
         if self.strides != (1, 1):
             y = tf.nn.avg_pool2d(y, self.strides, self.strides, "SAME")
         return y
+
+    def core(self, x):
+        y = ops.fwht(x, (1, 2), block_size=self._blocks, order=self.order)
+        y = tf.reshape(self.smooth_threshold(tf.reshape(y, self._tiled_shape)), self._padded_shape)
+        y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
+        y = y[:, : self._size[0], : self._size[1], :]
+        return y + x if self.residual else y  # residual needs filters == C_in, so x is the input
 
     def compute_output_shape(self, input_shape):
         shape = self._checked_input_shape(input_shape, spatial=True)

@@ -6,7 +6,7 @@ require_tensorflow()
 
 from keras_wht.ops.channel_change import change_channels  # noqa: E402
 from keras_wht.ops.fwht import crop, fwht  # noqa: E402
-from keras_wht.ops.hadamard import hadamard_matrix, sequency_permutation  # noqa: E402
+from keras_wht.ops.hadamard import hadamard_matrix, natural_order, sequency_permutation  # noqa: E402
 from keras_wht.ops.smooth_threshold import smooth_threshold  # noqa: E402
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "crop",
     "fwht",
     "hadamard_matrix",
+    "natural_order",
     "sequency_permutation",
     "smooth_threshold",
 ]

@@ -43,3 +43,16 @@ def hadamard_matrix(n, order="hadamard"):
     _checks.one_of("order", order, ORDERS)
     h = _sylvester(n)
     return h[sequency_permutation(n)] if order == "sequency" else h
+
+
+def natural_order(values, axes):
+    """Per-coefficient parameters of a sequency-ordered transform, rearranged for the
+    natural (Hadamard) order over the first `axes` axes (1: a block, 2: a tile).
+
+    W S_p(W x) with W = P H / sqrt(n) (P the sequency permutation, W symmetric) equals
+    H S_q(H x) / n with q[perm[k]] = p[k]: the same layer computed in natural order.
+    """
+    values = np.asarray(values)
+    out = np.empty_like(values)
+    out[np.ix_(*[sequency_permutation(values.shape[a]) for a in range(axes)])] = values
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 from keras_wht import tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
-from keras_wht.tflite.converter import MIN_SQNR_DB, POLICY_TOLERANCE, _as_quantized
+from keras_wht.tflite.verification import MIN_SQNR_DB, POLICY_TOLERANCE, _as_quantized
 
 SHAPE = (8, 8, 8)
 SAMPLES = 16

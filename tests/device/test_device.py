@@ -36,7 +36,7 @@ def test_this_is_a_device():
 
 
 def test_the_kernels_are_built():
-    from keras_wht.tflite import custom_ops
+    from keras_wht.tflite.runtime import custom_ops
 
     assert custom_ops.available()
     assert custom_ops.isa() in ("avx2", "avx512", "neon", "scalar")

@@ -32,7 +32,7 @@ CASES = list(_layer_cases())
 
 def output_step(content):
     """The int8 quantization step of the model's (first) output."""
-    from keras_wht.tflite.converter import _output_steps
+    from keras_wht.tflite.verification import _output_steps
 
     interpreter = tflite.Interpreter(model_content=content)
     return _output_steps(interpreter, content)[interpreter.get_output_details()[0]["index"]]

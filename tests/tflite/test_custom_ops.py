@@ -12,7 +12,8 @@ from flatbuffers import flexbuffers
 from keras_wht import models, tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
-from keras_wht.tflite import custom_ops, rewrite
+from keras_wht.tflite.conversion import rewrite
+from keras_wht.tflite.runtime import custom_ops
 from tests.layers.helpers import randomize
 from tests.tflite.test_convert import CASES, RUNTIMES, _model, output_step
 
@@ -128,7 +129,7 @@ def test_every_instruction_set_gives_the_same_model_output(tmp_path, rng):
     path.write_bytes(tflite.convert(model, custom_ops=True))
     x = rng.standard_normal((2, 8, 8, 20)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    script = (f"import numpy as np; from keras_wht import tflite; from keras_wht.tflite import custom_ops; "
+    script = (f"import numpy as np; from keras_wht import tflite; from keras_wht.tflite.runtime import custom_ops; "
               f"it = tflite.Interpreter(model_path={str(path)!r}); "
               f"np.save({str(tmp_path / 'y.npy')!r}, it.predict(np.load({str(tmp_path / 'x.npy')!r}), progress=False)); "
               f"print(custom_ops.isa())")

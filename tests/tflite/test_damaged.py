@@ -12,7 +12,8 @@ import pytest
 from keras_wht import tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
-from keras_wht.tflite import custom_ops, integrity, rewrite
+from keras_wht.tflite.conversion import rewrite
+from keras_wht.tflite.runtime import custom_ops, integrity
 from tests.tflite import mutant_runner
 
 schema = rewrite.schema
@@ -383,7 +384,7 @@ def test_every_type_operator_and_option_of_the_runtimes_schema_is_known():
 
 
 def test_check_imports_no_tensorflow():
-    script = ("import sys; from keras_wht.tflite import integrity, interpreter; "
+    script = ("import sys; from keras_wht.tflite.runtime import integrity, interpreter; "
               "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=120).returncode == 0
 

@@ -61,7 +61,7 @@ def test_a_file_that_is_not_tflite(tmp_path):
 
 
 def test_no_runtime_installed(monkeypatch):
-    from keras_wht.tflite import runtime
+    from keras_wht.tflite.runtime import runtimes as runtime
 
     monkeypatch.setattr(runtime, "available", lambda: [])
     with pytest.raises(ImportError, match="No TFLite runtime is installed: pip install ai-edge-litert"):
@@ -90,7 +90,7 @@ def test_tflite_runtime_after_tensorflow_is_detected(monkeypatch):
     import sys
     import types
 
-    from keras_wht.tflite import runtime
+    from keras_wht.tflite.runtime import runtimes as runtime
 
     assert "tensorflow" in sys.modules
     monkeypatch.setattr(runtime, "available", lambda: ["tflite_runtime"])

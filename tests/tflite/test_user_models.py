@@ -9,7 +9,7 @@ import pytest
 from keras_wht import tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
-from keras_wht.tflite.converter import POLICY_TOLERANCE
+from keras_wht.tflite.verification import POLICY_TOLERANCE
 from tests.layers.helpers import randomize
 
 # Runtimes that load models from TensorFlow 2.21's converter (tflite_runtime 2.14 cannot).
@@ -260,7 +260,7 @@ def test_a_nested_mixed_float16_model(rng):
 
 @pytest.mark.parametrize("custom_ops", [False, True])
 def test_mixed_float16_int8(custom_ops):
-    from keras_wht.tflite.converter import MIN_SQNR_DB, _sqnr_db
+    from keras_wht.tflite.verification import MIN_SQNR_DB, _sqnr_db
 
     model = _policy_model("mixed_float16")
     x = _samples(64)

@@ -1,13 +1,14 @@
 """Edits to a .tflite flatbuffer made while converting (the workstation side).
 
 They use the flatbuffer schema's object API (`ModelT`), which the `tflite` package used
-for reading does not generate; TensorFlow's copy of the schema has it, and conversion
-runs with TensorFlow anyway.
+for reading does not generate; TensorFlow's copy of the schema has it (compat.schema),
+and conversion runs with TensorFlow anyway.
 """
 
-from tensorflow.lite.python import schema_py_generated as schema
+from keras_wht.tflite.conversion import compat
+from keras_wht.tflite.runtime.flatbuffer import IDENTIFIER
 
-from keras_wht.tflite.flatbuffer import IDENTIFIER
+schema = compat.schema()
 
 
 def int8_interface(content, input_ranges, output_ranges):

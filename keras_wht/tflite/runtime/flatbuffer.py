@@ -27,6 +27,15 @@ def _builtin_code(code):
 def operators(content):
     """The operator of each node in subgraph order: builtin names ("CONV_2D") or, for
     custom operators, their custom code."""
+    return [name for name, _ in _operators(content)]
+
+
+def custom_operators(content):
+    """The custom code of each custom operator node, in subgraph order."""
+    return [name for name, custom in _operators(content) if custom]
+
+
+def _operators(content):
     model = _model(content)
     builtin = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
     codes = []
@@ -34,7 +43,7 @@ def operators(content):
         code = model.OperatorCodes(i)
         number = _builtin_code(code)
         name = builtin.get(number, str(number))
-        codes.append(code.CustomCode().decode() if name == "CUSTOM" else name)
+        codes.append((code.CustomCode().decode(), True) if name == "CUSTOM" else (name, False))
     used = []
     for s in range(model.SubgraphsLength()):
         graph = model.Subgraphs(s)

@@ -5,9 +5,9 @@ import os
 import numpy as np
 
 from keras_wht import _checks
-from keras_wht.tflite import custom_ops as native
-from keras_wht.tflite import flatbuffer, integrity
-from keras_wht.tflite.runtime import interpreter_class
+from keras_wht.tflite.runtime import custom_ops as native
+from keras_wht.tflite.runtime import flatbuffer, integrity
+from keras_wht.tflite.runtime.runtimes import interpreter_class
 
 
 class Interpreter:
@@ -28,7 +28,7 @@ class Interpreter:
 
     Models with keras-wht's custom ops (`convert(model, custom_ops=True)`) get the native
     kernels registered on the runtime's interpreter (its InterpreterWithCustomOps).
-    The file is checked before the runtime sees it (`keras_wht.tflite.integrity`): a
+    The file is checked before the runtime sees it (`keras_wht.tflite.runtime.integrity`): a
     damaged or hostile one raises ValueError naming the file and what is wrong.
 
     Attributes:

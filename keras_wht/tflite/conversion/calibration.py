@@ -1,0 +1,119 @@
+"""Input data for conversion: int8 calibration samples and parity inputs, checked
+against the model's inputs with errors that name the argument."""
+
+import numpy as np
+
+from keras_wht.tflite.conversion import signature
+
+
+def arrays(data, model, what):
+    """`data` (an array, a list in the model's input order, or a dict by input name) as a
+    list of float32 arrays in the model's input order."""
+    names = signature.input_names(model)
+    if isinstance(data, dict):
+        unknown, missing = sorted(set(map(str, data)) - set(names)), [n for n in names if n not in data]
+        if unknown or missing:
+            raise ValueError(f"`{what}` is a dict by input name: the model's inputs are {names}"
+                             f"{f', missing {missing}' if missing else ''}{f', unknown {unknown}' if unknown else ''}.")
+        data = [data[n] for n in names]
+    given = list(data) if isinstance(data, (list, tuple)) else [data]
+    if names and len(given) != len(names):
+        raise ValueError(f"`{what}` must give {len(names)} input(s) ({', '.join(names)}), got {len(given)}.")
+    converted = []
+    for k, a in enumerate(given):
+        try:
+            converted.append(np.asarray(a, dtype=np.float32))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"`{what}` for input {_label(names, k)} must be numbers, got {type(a).__name__}: "
+                             f"{err}.") from err
+    return converted
+
+
+def _label(names, k):
+    return repr(names[k]) if k < len(names) else str(k)
+
+
+def check_samples(given, model, what, *, first=False):
+    """Raises a ValueError naming `what` when `given` (one array per model input, batch
+    first) does not fit the model's inputs, holds no samples, or values that are not finite."""
+    names = signature.input_names(model)
+    shapes = [tuple(t.shape) for t in signature.model_inputs(model)]
+    sample = "its first sample " if first else ""
+    for k, (a, shape) in enumerate(zip(given, shapes)):
+        wanted = tuple("?" if d is None else d for d in shape[1:])
+        fits = a.ndim == len(shape) and all(d is None or d == n for d, n in zip(shape[1:], a.shape[1:]))
+        if not fits:
+            raise ValueError(
+                f"`{what}` does not fit input {_label(names, k)}: {sample}has shape {a.shape}, the model takes "
+                f"(samples, {', '.join(map(str, wanted))}{',' if len(wanted) == 1 else ''}) "
+                f"(per sample {wanted}, got {a.shape[1:]})."
+            )
+        if len(a) == 0:
+            raise ValueError(f"`{what}` has no samples: {sample}input {_label(names, k)} has shape {a.shape}.")
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise ValueError(f"`{what}` holds {bad} NaN or infinite value(s) in {sample}input {_label(names, k)} "
+                             f"(of {a.size}): calibration needs finite inputs.")
+
+
+def representative(data, model):
+    """The calibration data as a callable yielding lists of float32 arrays in the model's
+    input order, checked against the model's inputs first."""
+    if not callable(data):
+        given = arrays(data, model, "representative_data")
+        check_samples(given, model, "representative_data")
+
+        def generate():
+            for i in range(len(given[0])):
+                yield [a[i:i + 1] for a in given]
+
+        return generate
+
+    what = "representative_data()"
+    peeked = iter(data())
+    try:
+        first = next(peeked)
+    except StopIteration:
+        raise ValueError(f"`{what}` yields no samples.") from None
+    check_samples(arrays(first, model, what), model, what, first=True)
+    # A callable that returns one iterator each time (not a fresh generator) would come
+    # back without the sample looked at: give the converter that sample, then the rest.
+    pending = [(first, peeked)]
+
+    def generate():
+        if pending:
+            head, rest = pending.pop()
+            samples = _chain(head, rest)
+        else:
+            samples = data()
+        for sample in samples:
+            yield arrays(sample, model, what)
+
+    return generate
+
+
+def _chain(head, rest):
+    yield head
+    yield from rest
+
+
+def by_name(samples, model):
+    """Calibration samples as TFLite's converter wants them: for several inputs a dict by
+    signature (Keras input) name, since it feeds a list in its own tensor order."""
+    names = signature.tensor_names(model)
+    if len(names) <= 1 or len(set(names)) != len(names):
+        return samples
+
+    def generate():
+        for sample in samples():
+            yield dict(zip(names, sample))
+
+    return generate
+
+
+def ranges(model, samples):
+    """(input ranges, output ranges) as (low, high) pairs over the calibration samples."""
+    drawn = [list(s) for s in samples()]
+    inputs = [np.concatenate([s[k] for s in drawn]) for k in range(len(drawn[0]))]
+    outputs = signature.keras_outputs(model, inputs)
+    return [(a.min(), a.max()) for a in inputs], [(a.min(), a.max()) for a in outputs]

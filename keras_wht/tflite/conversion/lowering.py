@@ -1,0 +1,129 @@
+"""How the WHT layers lower to keras-wht's custom ops (convert(custom_ops=True)).
+
+While `markers(model)` is active, each WHT layer the kernels cover computes its core
+(transform, smooth threshold, inverse: `BinaryLayer.core`) as one marker op that TFLite
+lacks, `tf.math.igamma(k, x)` with k a float constant. TensorFlow's converter keeps the
+marker as a CUSTOM operator named after it (k its first input), and `replace_markers`
+swaps marker k for a KerasWht1D or KerasWht2D operator with the options and trained
+parameters of the layer planned as k. The layers themselves know nothing of this: the
+swap is an attribute of the layer object, set here and removed when the block ends.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from keras_wht._keras import walk_layers
+from keras_wht.layers import WHT1D, WHT2D
+from keras_wht.ops.hadamard import natural_order
+from keras_wht.tflite import contract
+from keras_wht.tflite.conversion import rewrite
+from keras_wht.tflite.runtime import flatbuffer
+
+MARKER = "Igamma"  # the custom code TensorFlow's converter gives tf.math.igamma
+
+
+@dataclasses.dataclass
+class Plan:
+    """How one WHT layer lowers: the op and its options, or `reason` it stays builtin ops."""
+
+    layer: object
+    op: contract.Op = None
+    options: dict = None
+    reason: str = None
+
+    def parameters(self):
+        """(scale, threshold) as float32 arrays in natural (Hadamard) coefficient order, as
+        the kernels take them."""
+        axes = 2 if isinstance(self.layer, WHT2D) else 1
+        return tuple(np.ascontiguousarray(self._ordered(np.asarray(w, dtype=np.float32), axes))
+                     for w in (self.layer.scale.numpy(), self.layer.threshold.numpy()))
+
+    def _ordered(self, values, axes):
+        return natural_order(values, axes) if self.layer.order == "sequency" else values
+
+
+def plan(layer):
+    """The Plan for a built WHT1D or WHT2D layer: its block comes from its weights' shape
+    ((block,) for WHT1D, (b_h, b_w[, channels]) for WHT2D)."""
+    shape = tuple(int(d) for d in layer.scale.shape)
+    if isinstance(layer, WHT2D):
+        op, options = contract.WHT2D_OP, {"block_h": shape[0], "block_w": shape[1],
+                                          "per_channel": layer.per_channel, "residual": layer.residual}
+        elements = shape[0] * shape[1]
+    else:
+        op, options, elements = contract.WHT1D_OP, {"block": shape[-1], "residual": layer.residual}, shape[-1]
+    if layer.compute_dtype != "float32":
+        return Plan(layer, reason=f"the kernels compute in float32, the layer in {layer.compute_dtype}")
+    if elements > contract.MAX_BLOCK_ELEMENTS:
+        return Plan(layer, reason=f"blocks of {elements} elements exceed the kernels' {contract.MAX_BLOCK_ELEMENTS}")
+    return Plan(layer, op, contract.check_options(op, options))
+
+
+def wht_layers(model):
+    """The WHT1D and WHT2D layers of `model` (nested models included), each once."""
+    seen = {}
+    for layer in walk_layers(model):
+        if isinstance(layer, (WHT1D, WHT2D)):
+            seen.setdefault(id(layer), layer)
+    return list(seen.values())
+
+
+@contextlib.contextmanager
+def markers(model):
+    """While active, the WHT layers of `model` that the kernels cover trace their cores
+    as markers. Yields the plans: marker k stands for plans[k]."""
+    plans = [plan(layer) for layer in wht_layers(model)]
+    marked = []
+    try:
+        for key, p in enumerate(plans):
+            if p.reason is None:
+                # In the instance's own dict, past Keras' attribute tracking; popped below.
+                vars(p.layer)["core"] = functools.partial(_marker, float(key))
+                marked.append(p.layer)
+        yield plans
+    finally:
+        for layer in marked:
+            vars(layer).pop("core", None)
+
+
+def _marker(key, x):
+    return tf.math.igamma(tf.constant(key, dtype=x.dtype), x)
+
+
+def replace_markers(content, plans):
+    """`content` with every marker swapped for its KerasWht1D/KerasWht2D operator, the
+    options as a flexbuffer map and the parameters as constant inputs; warns about the
+    layers left to builtin ops."""
+    from flatbuffers import flexbuffers
+
+    for p in sorted((p for p in plans if p.reason is not None), key=lambda p: p.layer.name):
+        warnings.warn(f"convert(custom_ops=True): layer {p.layer.name!r} stays in builtin TFLite ops: {p.reason}.",
+                      stacklevel=4)
+    replacements = {}
+    for key, p in enumerate(plans):
+        if p.reason is None:
+            scale, threshold = p.parameters()
+            replacements[key] = (p.op.name, flexbuffers.Dumps(p.options), [("scale", scale), ("threshold", threshold)])
+    content, found = rewrite.replace_custom_operators(content, MARKER, replacements)
+    missing = sorted({p.layer.name for k, p in enumerate(plans) if p.reason is None and k not in found})
+    if missing:
+        raise RuntimeError(f"convert(custom_ops=True) found no custom operator for layer(s) {missing}.")
+    return content
+
+
+def check_only_wht_ops(content):
+    """Raises a ValueError naming the custom operators of `content` that are not
+    keras-wht's: TensorFlow ops of the model that TFLite lacks, which the converter lets
+    through as custom ops once custom ops are allowed. The stock conversion refuses them."""
+    others = sorted(set(flatbuffer.custom_operators(content)) - set(contract.OPS))
+    if others:
+        raise ValueError(
+            f"convert(custom_ops=True): the model uses TensorFlow op(s) that TFLite has no builtin operator for: "
+            f"{', '.join(others)}. Only the WHT layers become custom ops; replace those ops, or convert with "
+            "TensorFlow's own converter and SELECT_TF_OPS (which needs the Flex delegate on the device)."
+        )
