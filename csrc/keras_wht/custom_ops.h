@@ -12,15 +12,14 @@
 //
 // Each op takes three inputs, the layer's input (float32, or int8 with per-tensor
 // quantization) and its scale and threshold (float32 constants), and gives one output of
-// the input's shape and type. Its custom options are a flexbuffer map: "block" (1-D) or
-// "block_h", "block_w" and "per_channel" (2-D), and "residual".
+// the input's shape and type. Its custom options are a flexbuffer map; the op names, the
+// map's keys and the largest block are in keras_wht/op_contract.h (generated from
+// keras_wht/tflite/contract.py, which the converter writes the options with).
 #ifndef KERAS_WHT_CUSTOM_OPS_H_
 #define KERAS_WHT_CUSTOM_OPS_H_
 
+#include "keras_wht/op_contract.h"  // KERAS_WHT_OP_1D, KERAS_WHT_OP_2D, keras_wht::contract
 #include "keras_wht/tflite_abi.h"
-
-#define KERAS_WHT_OP_1D "KerasWht1D"
-#define KERAS_WHT_OP_2D "KerasWht2D"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define KERAS_WHT_EXPORT __attribute__((visibility("default")))
@@ -53,8 +52,8 @@ KERAS_WHT_EXPORT const char* KerasWht_Isa(void);
 namespace keras_wht {
 // Adds KerasWht1D and KerasWht2D to an app's op resolver.
 inline void RegisterCustomOps(tflite::MutableOpResolver* resolver) {
-  resolver->AddCustom(KERAS_WHT_OP_1D, KerasWht_Register_WHT1D());
-  resolver->AddCustom(KERAS_WHT_OP_2D, KerasWht_Register_WHT2D());
+  resolver->AddCustom(contract::kOp1D, KerasWht_Register_WHT1D());
+  resolver->AddCustom(contract::kOp2D, KerasWht_Register_WHT2D());
 }
 }  // namespace keras_wht
 #endif

@@ -15,12 +15,12 @@
 #include "flatbuffers/flexbuffers.h"
 #include "keras_wht/custom_ops.h"
 #include "keras_wht/kernels.h"
+#include "keras_wht/op_contract.h"
 #include "keras_wht/thread_pool.h"
 
 namespace keras_wht {
 namespace {
 
-constexpr int64_t kMaxBlock = 1 << 16;          // largest block (1-D) or tile (2-D) in elements
 constexpr int64_t kMinWorkPerThread = 1 << 16;  // elements (about 30 us of work); less is not worth a thread
 
 struct OpData {
@@ -53,7 +53,7 @@ TfLiteStatus Fail(TfLiteContext* context, const char* op, const std::string& mes
   return kTfLiteError;
 }
 
-const char* OpName(const OpData* data) { return data->two_d ? KERAS_WHT_OP_2D : KERAS_WHT_OP_1D; }
+const char* OpName(const OpData* data) { return data->two_d ? contract::kOp2D : contract::kOp1D; }
 
 bool IsPowerOfTwo(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
@@ -88,9 +88,9 @@ bool BoolOption(const flexbuffers::Map& map, const char* key, bool* out, OpData*
 
 bool BlockOption(const flexbuffers::Map& map, const char* key, int64_t* out, OpData* data) {
   if (!IntOption(map, key, out, data)) return false;
-  if (!IsPowerOfTwo(*out) || *out > kMaxBlock) {
+  if (!IsPowerOfTwo(*out) || *out > contract::kMaxBlockElements) {
     data->error = Format("custom option \"%s\" must be a power of two up to %lld, got %lld", key,
-                         static_cast<long long>(kMaxBlock), static_cast<long long>(*out));
+                         static_cast<long long>(contract::kMaxBlockElements), static_cast<long long>(*out));
     return false;
   }
   return true;
@@ -109,18 +109,20 @@ void ParseOptions(const char* buffer, size_t length, OpData* data) {
   }
   const flexbuffers::Map map = root.AsMap();
   if (data->two_d) {
-    if (!BlockOption(map, "block_h", &data->block_h, data) || !BlockOption(map, "block_w", &data->block_w, data) ||
-        !BoolOption(map, "per_channel", &data->per_channel, data))
+    if (!BlockOption(map, contract::kKeyBlockH, &data->block_h, data) ||
+        !BlockOption(map, contract::kKeyBlockW, &data->block_w, data) ||
+        !BoolOption(map, contract::kKeyPerChannel, &data->per_channel, data))
       return;
-    if (data->block_h * data->block_w > kMaxBlock) {
+    if (data->block_h * data->block_w > contract::kMaxBlockElements) {
       data->error = Format("a %lldx%lld tile exceeds %lld elements", static_cast<long long>(data->block_h),
-                           static_cast<long long>(data->block_w), static_cast<long long>(kMaxBlock));
+                           static_cast<long long>(data->block_w),
+                           static_cast<long long>(contract::kMaxBlockElements));
       return;
     }
-  } else if (!BlockOption(map, "block", &data->block, data)) {
+  } else if (!BlockOption(map, contract::kKeyBlock, &data->block, data)) {
     return;
   }
-  BoolOption(map, "residual", &data->residual, data);
+  BoolOption(map, contract::kKeyResidual, &data->residual, data);
 }
 
 void* Init(TfLiteContext*, const char* buffer, size_t length, bool two_d) {
@@ -333,7 +335,7 @@ TfLiteRegistration MakeRegistration(bool two_d) {
   r.free = Free;
   r.prepare = Prepare;
   r.invoke = Eval;
-  r.custom_name = two_d ? KERAS_WHT_OP_2D : KERAS_WHT_OP_1D;
+  r.custom_name = two_d ? contract::kOp2D : contract::kOp1D;
   r.version = 1;
   r.builtin_code = 32;  // BuiltinOperator_CUSTOM
   return r;
@@ -357,8 +359,8 @@ const TfLiteRegistration* KerasWht_Register_WHT2D(void) {
 void KerasWht_RegisterWith(void* resolver, void* add_custom) {
   typedef void (*AddCustom)(void*, const char*, const TfLiteRegistration*, int);
   AddCustom add = reinterpret_cast<AddCustom>(add_custom);
-  add(resolver, KERAS_WHT_OP_1D, KerasWht_Register_WHT1D(), 1);
-  add(resolver, KERAS_WHT_OP_2D, KerasWht_Register_WHT2D(), 1);
+  add(resolver, keras_wht::contract::kOp1D, KerasWht_Register_WHT1D(), 1);
+  add(resolver, keras_wht::contract::kOp2D, KerasWht_Register_WHT2D(), 1);
 }
 
 int KerasWht_Fwht(float* data, int64_t rows, int n) {

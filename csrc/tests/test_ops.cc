@@ -15,8 +15,11 @@
 #include "flatbuffers/flexbuffers.h"
 #include "keras_wht/custom_ops.h"
 #include "keras_wht/kernels.h"
+#include "keras_wht/op_contract.h"
 
 namespace {
+
+namespace contract = keras_wht::contract;
 
 int failures = 0;
 std::string last_error;
@@ -111,8 +114,8 @@ TfLiteStatus Run(const TfLiteRegistration* reg, Graph& g, const std::vector<uint
 std::vector<uint8_t> Options1D(int64_t block, bool residual) {
   flexbuffers::Builder fbb;
   fbb.Map([&] {
-    fbb.Int("block", block);
-    fbb.Bool("residual", residual);
+    fbb.Int(contract::kKeyBlock, block);
+    fbb.Bool(contract::kKeyResidual, residual);
   });
   fbb.Finish();
   return fbb.GetBuffer();
@@ -121,10 +124,10 @@ std::vector<uint8_t> Options1D(int64_t block, bool residual) {
 std::vector<uint8_t> Options2D(int64_t bh, int64_t bw, bool per_channel, bool residual) {
   flexbuffers::Builder fbb;
   fbb.Map([&] {
-    fbb.Int("block_h", bh);
-    fbb.Int("block_w", bw);
-    fbb.Bool("per_channel", per_channel);
-    fbb.Bool("residual", residual);
+    fbb.Int(contract::kKeyBlockH, bh);
+    fbb.Int(contract::kKeyBlockW, bw);
+    fbb.Bool(contract::kKeyPerChannel, per_channel);
+    fbb.Bool(contract::kKeyResidual, residual);
   });
   fbb.Finish();
   return fbb.GetBuffer();
@@ -233,6 +236,12 @@ void TestErrors() {
   { Graph g; setup2d(g); ExpectError(r2, g, Options2D(6, 8, false, false), "power of two"); }
   { Graph g; setup2d(g); ExpectError(r2, g, Options2D(4, 8, false, false), "scale has shape (8, 8)"); }
   { Graph g; setup2d(g); ExpectError(r2, g, Options2D(1 << 10, 1 << 10, false, false), "exceeds"); }
+  // The largest tile passes the options' checks (and fails on the parameters); a block past it does not.
+  { Graph g; setup2d(g); ExpectError(r2, g, Options2D(256, 256, false, false), "scale has shape (8, 8)"); }
+  { Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {8}); g.Set(3, kTfLiteFloat32, {1});
+    ExpectError(r1, g, Options1D(contract::kMaxBlockElements * 2, false), "power of two up to 65536, got 131072"); }
+  Expect(strcmp(r1->custom_name, "KerasWht1D") == 0 && strcmp(r2->custom_name, "KerasWht2D") == 0,
+         "the registrations carry the ops' names");
   { Graph g; setup2d(g); g.Set(0, kTfLiteInt32, {1, 8, 8, 4}); ExpectError(r2, g, Options2D(8, 8, false, false), "float32 or int8"); }
   { Graph g; setup2d(g); g.Set(3, kTfLiteInt8, {1}); ExpectError(r2, g, Options2D(8, 8, false, false), "differs"); }
   { Graph g; setup2d(g); g.Set(0, kTfLiteFloat32, {8, 8, 4}); ExpectError(r2, g, Options2D(8, 8, false, false), "rank 4"); }
@@ -246,7 +255,7 @@ void TestErrors() {
     ExpectError(r1, g, Options1D(8, false), "threshold has shape (4)"); }
   {  // options of the wrong type
     flexbuffers::Builder fbb;
-    fbb.Map([&] { fbb.String("block", "eight"); fbb.Bool("residual", false); });
+    fbb.Map([&] { fbb.String(contract::kKeyBlock, "eight"); fbb.Bool(contract::kKeyResidual, false); });
     fbb.Finish();
     Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {8}); g.Set(3, kTfLiteFloat32, {1});
     ExpectError(r1, g, fbb.GetBuffer(), "must be an integer");
@@ -294,9 +303,10 @@ int Fuzz(int rounds) {
       const flexbuffers::Map map = flexbuffers::VerifyBuffer(options.data(), options.size()) &&
                                    flexbuffers::GetRoot(options).IsMap() ? flexbuffers::GetRoot(options).AsMap()
                                                                          : flexbuffers::Map::EmptyMap();
-      const int b = static_cast<int>(map["block"].AsInt64()), bh = static_cast<int>(map["block_h"].AsInt64());
-      const int bw = static_cast<int>(map["block_w"].AsInt64());
-      const std::vector<int> shape = two_d ? (map["per_channel"].AsBool() ? std::vector<int>{bh, bw, c}
+      const int b = static_cast<int>(map[contract::kKeyBlock].AsInt64());
+      const int bh = static_cast<int>(map[contract::kKeyBlockH].AsInt64());
+      const int bw = static_cast<int>(map[contract::kKeyBlockW].AsInt64());
+      const std::vector<int> shape = two_d ? (map[contract::kKeyPerChannel].AsBool() ? std::vector<int>{bh, bw, c}
                                                                           : std::vector<int>{bh, bw})
                                            : std::vector<int>{b};
       bool sane = true;
