@@ -7,6 +7,7 @@ reason no public API does the job; tests/tflite/test_compat.py tests each one.
 """
 
 import contextlib
+import importlib
 import io
 import os
 import sys
@@ -64,7 +65,7 @@ def calibrate_with_custom_ops(converter, registerers):
 def schema():
     """TensorFlow's TFLite schema module with the object API (ModelT, OperatorT, ...)."""
     try:
-        from tensorflow.lite.python import schema_py_generated
+        schema_py_generated = importlib.import_module("tensorflow.lite.python.schema_py_generated")
     except ImportError as err:
         raise _missing("schema", "tensorflow.lite.python.schema_py_generated") from err
     if not hasattr(schema_py_generated, "ModelT"):

@@ -18,9 +18,7 @@ import re
 
 import numpy as np
 
-OP_1D = "KerasWht1D"
-OP_2D = "KerasWht2D"
-OPS = (OP_1D, OP_2D)
+
 _LIBRARY = "keras_wht.tflite._keras_wht_ops"
 _ADD_CUSTOM = b"_ZN6tflite17MutableOpResolver9AddCustomEPKcPK18TfLiteRegistrationi"
 _RTLD_NOLOAD = 4  # Linux

@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from keras_wht import _checks
+from keras_wht.tflite import contract
 from keras_wht.tflite.runtime import custom_ops as native
 from keras_wht.tflite.runtime import flatbuffer, integrity
 from keras_wht.tflite.runtime.runtimes import interpreter_class
@@ -64,7 +65,7 @@ class Interpreter:
         # The runtime gets the bytes checked here, not the path (which could change meanwhile).
         content = bytes(model_content) if model_content is not None else stored
         integrity.check(content, f"`model_path` {model_path!r}" if model_path is not None else "`model_content`")
-        self.custom_ops = sorted(set(flatbuffer.operators(content)) & set(native.OPS))
+        self.custom_ops = sorted(set(flatbuffer.operators(content)) & set(contract.OPS))
         self._signatures = flatbuffer.signature_inputs(content)
         if self.custom_ops:
             native.library()  # CustomOpsUnavailable, saying how to build them, if missing

@@ -1,0 +1,108 @@
+"""Each private TensorFlow or Keras interface the conversion uses (conversion/compat.py):
+there in the installed versions and doing what the hook needs, and a clear error when not."""
+
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_wht._keras import LEGACY, keras
+from keras_wht.tflite.conversion import compat
+
+MISSING = r"keras-wht's conversion hook '{}' uses .*, which TensorFlow .* does not have; keras-wht is tested with " \
+          r"TensorFlow 2\.21"
+
+
+def _converter(model):
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+@pytest.fixture(scope="module")
+def dense():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+
+def test_every_hook_is_listed_with_its_reason():
+    hooks = {name for name in dir(compat) if name in compat.HOOKS}
+    assert hooks == set(compat.HOOKS)
+    assert all(callable(getattr(compat, name)) and len(why) > 40 for name, why in compat.HOOKS.items())
+
+
+def test_quantize_after_sees_the_float_model_before_calibration(dense):
+    converter = _converter(dense)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.ones((1, 4), np.float32)] for _ in range(4))
+    seen = []
+
+    def transform(content):
+        seen.append(bytes(content))
+        return content
+
+    compat.quantize_after(converter, transform)
+    content = compat.quietly(converter.convert)
+    assert len(seen) == 1 and seen[0][4:8] == b"TFL3" and content[4:8] == b"TFL3"
+    assert seen[0] != content  # it saw the model before quantization
+
+
+def test_quantize_after_missing():
+    with pytest.raises(RuntimeError, match=MISSING.format("quantize_after")):
+        compat.quantize_after(types.SimpleNamespace(), lambda c: c)
+
+
+def test_calibrate_with_custom_ops(dense):
+    converter = _converter(dense)
+    registerers = [lambda address: None]
+    compat.calibrate_with_custom_ops(converter, registerers)
+    assert converter.target_spec._experimental_custom_op_registerers is registerers
+    with pytest.raises(RuntimeError, match=MISSING.format("calibrate_with_custom_ops")):
+        compat.calibrate_with_custom_ops(types.SimpleNamespace(target_spec=types.SimpleNamespace()), registerers)
+
+
+def test_schema_has_the_object_api(dense):
+    schema = compat.schema()
+    content = compat.quietly(_converter(dense).convert)
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    assert len(model.subgraphs) == 1 and len(model.subgraphs[0].inputs) == 1
+
+
+def test_schema_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow.lite.python.schema_py_generated", None)
+    with pytest.raises(RuntimeError, match=MISSING.format("schema")):
+        compat.schema()
+
+
+def test_functional_class():
+    inputs = keras.Input((4,))
+    functional = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    assert isinstance(functional, compat.functional_class())
+    assert not isinstance(Subclassed(), compat.functional_class()) or LEGACY  # tf_keras: every Model
+
+
+def test_input_layer_name():
+    named, unnamed = keras.Input((4,), name="bee"), keras.Input((4,))
+    assert compat.input_layer_name(named) == "bee"
+    assert compat.input_layer_name(unnamed).startswith("input_layer")
+    assert compat.input_layer_name(np.zeros(3)) is None  # not a Keras tensor
+    broken = types.SimpleNamespace(_keras_history=types.SimpleNamespace())
+    with pytest.raises(RuntimeError, match=MISSING.format("input_layer_name")):
+        compat.input_layer_name(broken)
+
+
+def test_quiet_native_logs_silences_file_descriptor_2(capfd):
+    with compat.quiet_native_logs():
+        os.write(2, b"from C++\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_quietly_swallows_stdout(capsys):
+    assert compat.quietly(lambda: print("endpoints") or 7) == 7
+    assert capsys.readouterr().out == ""
