@@ -5,7 +5,7 @@ noise ratio and largest difference against Keras over the test set's outputs.
     python benchmarks/int8_accuracy.py [--run runs/mnv2_paper-540k]
 
 `--run` is a folder written by `keras-wht train` (its model.keras is used); when it holds
-no model yet, the README's training command fills it first (MobileNetV2 paper-540k, 30
+no model yet, the training command of docs/TFLITE.md fills it first (MobileNetV2 paper-540k, 30
 epochs on digits, about 3 minutes on 2 cores).
 """
 
