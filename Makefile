@@ -50,7 +50,8 @@ test-keras3:
 
 test-legacy:
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -n 2 -q -m "not slow" \
-		tests/layers tests/models/test_builders.py tests/legacy tests/test_keras_flavour.py
+		tests/layers tests/models/test_builders.py tests/legacy tests/test_keras_flavour.py \
+		tests/tflite/test_lowering.py tests/tflite/test_compat.py
 
 # The device pass: the models a workstation makes (tests/device/make_models.py: builtin,
 # custom-op, int8, several inputs, mixed precision) with the Keras outputs they must give,
