@@ -1,4 +1,7 @@
-"""Image classification data sets: `digits` offline, CIFAR-10/100 for users who are online."""
+"""Image classification data sets: `digits` offline, CIFAR-10/100 for users who are online;
+and calibration inputs for int8 conversion, from digits or a .npy file."""
+
+import os
 
 import numpy as np
 
@@ -54,3 +57,62 @@ def load(name, *, seed=0):
     return (scale(x_train), y_train.reshape(-1).astype(np.int64)), (scale(x_test), y_test.reshape(-1).astype(np.int64)), (
         10 if name == "cifar10" else 100
     )
+
+
+def calibration_inputs(name, input_shape, count=128, *, option="--calibration"):
+    """`count` float32 inputs of `input_shape` (the model's, batch excluded; None where any
+    size goes): 'digits' resized and tiled to it, or a .npy file's first `count`. Raises
+    ValueError naming `option` and the value unless they fit the model."""
+    input_shape = tuple(input_shape)
+    if name.endswith(".npy"):
+        x = _load_npy(name, option)
+        if x.ndim < 1 or x.ndim != len(input_shape) + 1 or any(
+                want is not None and got != want for got, want in zip(x.shape[1:], input_shape)):
+            held = f"arrays of shape {tuple(x.shape[1:])}" if x.ndim >= 1 else "a single number"
+            raise ValueError(f"`{option}` {name!r} holds {held}, the model takes {_shape(input_shape)}")
+        x = x[:count]
+    elif name == "digits":
+        if len(input_shape) != 3 or None in input_shape:
+            raise ValueError(f"`{option}` 'digits' are images (height, width, channels), the model takes "
+                             f"{_shape(input_shape)}: give a .npy file")
+        import tensorflow as tf
+
+        (x, _), _ = load_digits()
+        height, width, channels = input_shape
+        x = tf.image.resize(x[:count], (height, width)).numpy()
+        return np.tile(x, (1, 1, 1, channels))
+    else:
+        raise ValueError(f"`{option}` must be 'digits' or a .npy file, got {name!r}.")
+    if len(x) == 0:
+        raise ValueError(f"`{option}` {name!r} holds no samples (an array of shape {x.shape})")
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        raise ValueError(f"`{option}` {name!r} holds NaN or infinite values ({bad:,} of {x.size:,} in the first "
+                         f"{len(x)} samples)")
+    return x
+
+
+def _shape(shape):
+    return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _load_npy(path, name):
+    """The float32 array in the .npy file `path`, or ValueError naming `name` and `path`."""
+    if os.path.isdir(path):
+        raise ValueError(f"`{name}` {path!r} is a folder, not a .npy file")
+    if not os.path.isfile(path):
+        raise ValueError(f"`{name}` {path!r} does not exist")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+            f.seek(0)
+            x = np.load(f, allow_pickle=False) if magic == b"\x93NUMPY" else None
+    except (OSError, EOFError) as err:
+        raise ValueError(f"`{name}` {path!r} does not read: {err}") from err
+    except ValueError as err:  # a damaged header or a short file
+        raise ValueError(f"`{name}` {path!r} is not a valid .npy file: {' '.join(str(err).split())}") from err
+    if x is None:
+        raise ValueError(f"`{name}` {path!r} is not a .npy file (saved by numpy.save)")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"`{name}` {path!r} holds {x.dtype} values, not real numbers")
+    return x.astype(np.float32)

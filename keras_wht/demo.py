@@ -18,8 +18,9 @@ import sys
 
 import numpy as np
 
-from keras_wht import datasets, training
+from keras_wht import _files, datasets, training
 from keras_wht._keras import keras
+from keras_wht.models import registry
 
 MODEL = "mobilenet_v2"
 INPUT_SIZE = 32
@@ -27,6 +28,21 @@ INPUT_SIZE = 32
 
 class DemoFailed(RuntimeError):
     """A step whose failure ends the demo with exit status 1 and this message."""
+
+
+def check(*, epochs, seed, out, wht):
+    """Raises ValueError naming the argument and its value (ImportError without matplotlib)
+    unless `run` can start with these. Cheap: loads, builds and makes nothing."""
+    if epochs < 1:
+        raise ValueError(f"`--epochs` must be at least 1, got {epochs}")
+    if wht not in registry.presets(MODEL):
+        raise ValueError(f"`--wht` must be a MobileNetV2 preset ({', '.join(registry.presets(MODEL))}), "
+                         f"got {wht!r}")
+    from keras_wht.bench import report
+
+    training.check(model=MODEL, wht=wht, epochs=epochs, seed=seed, input_size=INPUT_SIZE)
+    report.require_plots()
+    _files.check_output(out, "--out", folder=True)
 
 
 def _test_images(seed):
@@ -76,23 +92,14 @@ def _convert_and_check(models, x_test, y_test, *, out, console, use_custom_ops):
 
 
 def _benchmark(models, converted, x, *, layer_size, repeats, use_custom_ops, console):
-    from rich.progress import Progress
-
-    from keras_wht.bench import compare, layers, report
+    from keras_wht.bench import compare, job, layers, report
 
     console.rule("[4/5] benchmark: TFLite, 1 thread, side by side")
     chosen = ("builtin", "custom") if use_custom_ops else ("builtin",)
     settings = {"paths": list(chosen), "threads": [1], "schedule": "warm", "repeats": repeats, "memory": True,
                 "runtime": None}
     total = len(chosen) * (1 + len(layers.cases(layer_size)))
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("benchmark", total=total)
-
-        def step(description):
-            progress.update(task, description=description, completed=step.done)
-            step.done += 1
-
-        step.done = 0
+    with job.progress(console, total, "benchmark") as step:
         network = compare.compare(f"MobileNetV2 {INPUT_SIZE}x{INPUT_SIZE} digits", models, x[:1], paths=chosen,
                                   repeats=repeats, calibration=x[:32], converted=converted, step=step)
         layer_rows = layers.run(layer_size, paths=chosen, repeats=repeats, step=step)
@@ -150,7 +157,7 @@ def _markdown(summary, bench_models, bench_layers):
 def run(*, epochs=30, seed=0, out="runs/demo", wht="paper-540k", quick=False):
     """Runs the demo into `out`; returns the exit status (0, or 1 with the reason printed)."""
     from keras_wht.bench import report
-    from keras_wht.tflite import custom_ops
+    from keras_wht.tflite.runtime import custom_ops
 
     console = report.console()
     os.makedirs(out, exist_ok=True)

@@ -6,13 +6,12 @@ import numbers
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 
 import numpy as np
 import tensorflow as tf
 
-from keras_wht import _checks, datasets, models
+from keras_wht import _checks, _files, datasets, models
 from keras_wht._keras import keras, walk_layers
 
 SCHEDULES = ("constant", "cosine")
@@ -29,12 +28,6 @@ def parse_wht(text):
         except json.JSONDecodeError as err:
             raise ValueError(f"`--wht` looks like JSON but does not parse: {err}: {text!r}") from err
     return text
-
-
-def build(model, *, wht, input_size, classes):
-    """The network `model` with `wht`, for square RGB inputs in [0, 1]."""
-    extra = {"include_preprocessing": False} if model == "mobilenet_v3_large" else {}
-    return models.get(model)((input_size, input_size, 3), classes=classes, wht=wht, **extra)
 
 
 def pipeline(x, y, *, input_size, batch_size, shuffle=False, augment=False, seed=0):
@@ -159,7 +152,7 @@ class Run:
                 recalibrate_batch_norm(net, self.recalibration_data)
         test_loss, test_accuracy = net.evaluate(self.test_data, verbose=0)
         _save_model(net, os.path.join(out, "model.keras"))
-        _write_json(os.path.join(out, "history.json"), _read_history(history_csv))
+        _files.write_file(os.path.join(out, "history.json"), json.dumps(_read_history(history_csv), indent=2))
         metrics = {
             **metrics,
             "model": self.model,
@@ -170,7 +163,7 @@ class Run:
             "test_accuracy": float(test_accuracy),
             "test_loss": float(test_loss),
         }
-        _write_json(os.path.join(out, "metrics.json"), metrics)
+        _files.write_file(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=2))
         return metrics
 
 
@@ -212,7 +205,7 @@ def prepare(
             net = load_saved(os.path.join(out, "checkpoint.keras"), "--resume")
             done = _epochs_done(os.path.join(out, "history.csv"))
         else:
-            net = build(model, wht=wht, input_size=input_size, classes=classes)
+            net = models.build(model, wht=wht, input_size=input_size, classes=classes)
             steps = epochs * -(-len(x_train) // batch_size)
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if schedule == "cosine" else learning_rate
             opt = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=0.9)
@@ -275,45 +268,10 @@ def _missing_ancestor(path):
     return missing
 
 
-def _write_json(path, data):
-    """Writes `data` as JSON to `path` whole or not at all (a temporary file, then os.replace)."""
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.chmod(temporary, _file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        _remove(temporary)
-        raise
-
-
 def _save_model(net, path):
     """net.save(path), whole or not at all."""
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.",
-                                     suffix=".keras")
-    os.close(fd)
-    try:
+    with _files.replacing(path, suffix=".keras") as temporary:
         net.save(temporary)
-        os.chmod(temporary, _file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        _remove(temporary)
-        raise
-
-
-def _file_mode():
-    """The mode open() gives a new file under the current umask (mkstemp makes them 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 def recalibrate_batch_norm(model, data):

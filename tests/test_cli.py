@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from keras_wht import cli
+from keras_wht import _files, cli
 
 
 def test_info_json(capsys):
@@ -19,7 +19,7 @@ def test_info_json(capsys):
     assert data["packages"]["keras"] == keras.__version__
     assert data["tflite_runtimes"]["tensorflow.lite"] == tf.__version__
     assert data["layers_use"] == "keras 3"
-    from keras_wht.tflite import custom_ops
+    from keras_wht.tflite.runtime import custom_ops
 
     if custom_ops.available():
         assert data["custom_op_kernels"] == f"built ({custom_ops.isa()})"
@@ -46,7 +46,7 @@ def test_demo_trains_converts_checks_benchmarks_and_reports(tmp_path):
 
     from keras_wht.bench import report as bench_report
     from keras_wht.models import MobileNetV2
-    from keras_wht.tflite import custom_ops
+    from keras_wht.tflite.runtime import custom_ops
 
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--out", str(out)]) == 0
@@ -140,13 +140,13 @@ def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys):
 
 
 def test_check_output_accepts_new_folders_and_files_and_names_permissions(tmp_path, monkeypatch):
-    cli.check_output(str(tmp_path / "a" / "b"), "--out", folder=True)  # made later by the command
-    cli.check_output(str(tmp_path / "report.json"), "--json", folder=False)
+    _files.check_output(str(tmp_path / "a" / "b"), "--out", folder=True)  # made later by the command
+    _files.check_output(str(tmp_path / "report.json"), "--json", folder=False)
     assert not (tmp_path / "a").exists()
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(ValueError, match=f"`--out` cannot be written, got '{tmp_path}/a': no write permission in "
                                          f"'{tmp_path}'"):
-        cli.check_output(str(tmp_path / "a"), "--out", folder=True)
+        _files.check_output(str(tmp_path / "a"), "--out", folder=True)
 
 
 def _fails(capsys, argv, message):

@@ -6,24 +6,18 @@ Per network and input size: parameters, `.tflite` size, latency on each executio
 
 import numpy as np
 
-from keras_wht import models as builders
 from keras_wht._keras import keras
+from keras_wht.models import registry
 
-# The WHT preset each builder is benchmarked with by default: the paper's placement.
-PAPER_PRESETS = {
-    "mobilenet_v2": "paper-540k",
-    "mobilenet_v3_large": "last-third",
-    "resnet20": "last-third",
-    "resnet50": "last-third",
-}
 INPUT_SIZES = (32, 224)
 
 
 def presets_of(model, wht):
-    """The preset names `wht` selects for `model`: "paper" (PAPER_PRESETS), "all", or a list."""
-    known = builders.presets(model)
+    """The preset names `wht` selects for `model`: "paper" (the preset with the paper's
+    placement), "all", or a list."""
+    known = registry.presets(model)
     if wht == "paper":
-        return [PAPER_PRESETS[model]]
+        return [registry.paper_preset(model)]
     if wht == "all":
         return known
     wanted = [wht] if isinstance(wht, str) else list(wht)
@@ -33,17 +27,11 @@ def presets_of(model, wht):
     return wanted
 
 
-def build(model, wht, size, classes=10):
-    """`model`'s network for size x size x 3 inputs, plain (wht=None) or with a preset."""
-    extra = {"include_preprocessing": False} if model == "mobilenet_v3_large" else {}
-    return builders.get(model)((size, size, 3), classes=classes, wht=wht, **extra)
-
-
 def plan(names, wht, input_sizes):
     """{model: [presets]} for `names` (None: every builder) and `wht`; checks `input_sizes`."""
-    names = list(names or builders.BUILDERS)
+    names = list(names or registry.names())
     for name in names:
-        builders.get(name)
+        registry.get(name)
     for size in input_sizes:
         if not isinstance(size, int) or size < 32:
             raise ValueError(f"`input_sizes` must be integers of at least 32, got {size!r}.")
@@ -60,8 +48,8 @@ def run(names=None, *, wht="paper", input_sizes=INPUT_SIZES, paths, threads=(1,)
     for size in input_sizes:
         for name in chosen:
             keras.utils.set_random_seed(0)
-            networks = {"plain": build(name, None, size)}
-            networks.update({preset: build(name, preset, size) for preset in chosen[name]})
+            networks = {preset or "plain": registry.build(name, wht=preset, input_size=size)
+                        for preset in [None, *chosen[name]]}
             x = np.random.default_rng(0).uniform(0, 1, (1, size, size, 3)).astype(np.float32)
             rows += compare(f"{name} {size}x{size}", networks, x, paths=paths, threads=threads, schedule=schedule,
                             repeats=repeats, memory=memory, runtime=runtime, step=step)

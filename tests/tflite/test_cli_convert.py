@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_wht import cli, tflite
+from keras_wht import _files, cli, datasets, tflite
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
 
@@ -68,7 +68,7 @@ def test_convert_takes_a_tolerance(tmp_path, capsys):
 
 
 def test_calibration_digits_fit_the_model_input():
-    x = cli.calibration_inputs("digits", (16, 12, 3), count=5)
+    x = datasets.calibration_inputs("digits", (16, 12, 3), count=5)
     assert x.shape == (5, 16, 12, 3) and x.dtype == np.float32
     np.testing.assert_array_equal(x[..., 0], x[..., 2])
 
@@ -190,7 +190,7 @@ def test_write_file_is_all_or_nothing(tmp_path, monkeypatch):
     import os
 
     out = tmp_path / "report.json"
-    cli.write_file(str(out), "{}")
+    _files.write_file(str(out), "{}")
     assert out.read_text() == "{}"
 
     def full_disk(src, dst):
@@ -198,5 +198,5 @@ def test_write_file_is_all_or_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        cli.write_file(str(out), "a newer report")
+        _files.write_file(str(out), "a newer report")
     assert out.read_text() == "{}" and [p.name for p in tmp_path.iterdir()] == ["report.json"]

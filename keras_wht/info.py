@@ -1,0 +1,75 @@
+"""What `keras-wht info` reports: the versions of Python, TensorFlow, Keras and the TFLite
+runtimes found, and whether keras-wht's custom-op kernels are built."""
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+
+# Packages that `info` reports, and the TFLite runtimes the project can run on.
+PACKAGES = ("tensorflow", "keras", "tf-keras", "numpy", "tensorflow-model-optimization")
+# The runtime's module -> the pip distribution that provides it.
+RUNTIMES = {
+    "ai_edge_litert": "ai-edge-litert",
+    "tflite_runtime": "tflite-runtime",
+    "tensorflow.lite": "tensorflow",
+}
+
+
+def collect():
+    """What keras-wht runs on: versions of Python, TF, Keras and the TFLite runtimes found."""
+    import keras_wht
+    from keras_wht import _checks
+
+    try:
+        _checks.require_tensorflow()
+        layers = "tf_keras (TF_USE_LEGACY_KERAS=1)" if _checks.legacy_keras() else "keras 3"
+    except ImportError:
+        layers = None  # a device: it runs converted models only
+    return {
+        "keras_wht": keras_wht.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+        "packages": {name: _version(name) for name in PACKAGES},
+        "layers_use": layers,
+        "tflite_runtimes": {
+            module: _version(dist) if _has_module(module) else None for module, dist in RUNTIMES.items()
+        },
+        "custom_op_kernels": _kernels(),
+    }
+
+
+def table(data):
+    """`collect()`'s data as a rich Table."""
+    from rich.table import Table
+
+    table = Table(title=f"keras-wht {data['keras_wht']}", show_header=False)
+    table.add_row("python", data["python"])
+    table.add_row("machine", data["machine"])
+    for name, version in data["packages"].items():
+        table.add_row(name, version or "not installed")
+    table.add_row("layers use", data["layers_use"] or "not installed (pip install 'keras-wht[tensorflow]')")
+    for module, version in data["tflite_runtimes"].items():
+        table.add_row(f"TFLite runtime {module}", version or "not installed")
+    table.add_row("custom-op kernels", data["custom_op_kernels"] or "not built")
+    return table
+
+
+def _version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _has_module(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _kernels():
+    from keras_wht.tflite.runtime import custom_ops
+
+    return f"built ({custom_ops.isa()})" if custom_ops.available() else None
