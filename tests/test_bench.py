@@ -14,7 +14,7 @@ from keras_wht import cli
 from keras_wht._keras import keras
 from keras_wht.bench import compare, layers, paths, report, timing
 from keras_wht.layers import WHT2D
-from keras_wht.tflite import custom_ops
+from keras_wht.tflite.runtime import custom_ops
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY_PATHS = ("keras", "function", "builtin", "custom", "int8")

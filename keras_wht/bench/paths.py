@@ -18,7 +18,7 @@ TFLITE_PATHS = ("builtin", "custom", "int8")
 
 def check(paths):
     """`paths` as a tuple, each a known path; custom ops only where the kernels are built."""
-    from keras_wht.tflite import custom_ops
+    from keras_wht.tflite.runtime import custom_ops
 
     paths = tuple(paths)
     unknown = [p for p in paths if p not in PATHS]
@@ -33,7 +33,7 @@ def check(paths):
 
 def default_paths():
     """Every path this installation can run: all of PATHS, less 'custom' without the kernels."""
-    from keras_wht.tflite import custom_ops
+    from keras_wht.tflite.runtime import custom_ops
 
     return tuple(p for p in PATHS if p != "custom" or custom_ops.available())
 
@@ -62,7 +62,7 @@ def set_keras_threads(threads):
 def convert(model, path, calibration):
     """The TFLite flatbuffer of `model` for a TFLite path."""
     from keras_wht import tflite
-    from keras_wht.tflite import custom_ops
+    from keras_wht.tflite.runtime import custom_ops
 
     if path == "builtin":
         return tflite.convert(model)

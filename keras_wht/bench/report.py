@@ -63,7 +63,8 @@ SCHEMA = {
 def environment(runtime=None):
     """The machine, the TFLite runtime and the kernels a report was measured with."""
     from keras_wht import __version__
-    from keras_wht.tflite import custom_ops, runtimes
+    from keras_wht.tflite import runtimes
+    from keras_wht.tflite.runtime import custom_ops
 
     cpu = next((line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor() or platform.machine())
