@@ -185,7 +185,7 @@ def build_parser():
     p.add_argument("model", help="a .keras file")
     p.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     p.add_argument("--custom-ops", action="store_true",
-                   help="each WHT layer as one native KerasWht1D/KerasWht2D op (needs the kernels; see README)")
+                   help="each WHT layer as one native KerasWht1D/KerasWht2D op (needs the kernels; see docs/TFLITE.md)")
     p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], default=None)
     p.add_argument("--calibration", default=None,
                    help="int8 calibration inputs: 'digits' (resized to the model's input) or a .npy file")

@@ -2,24 +2,20 @@
 runtimes found, and whether keras-wht's custom-op kernels are built."""
 
 import importlib.metadata
-import importlib.util
 import os
 import platform
 
-# Packages that `info` reports, and the TFLite runtimes the project can run on.
+# Packages that `info` reports.
 PACKAGES = ("tensorflow", "keras", "tf-keras", "numpy", "tensorflow-model-optimization")
-# The runtime's module -> the pip distribution that provides it.
-RUNTIMES = {
-    "ai_edge_litert": "ai-edge-litert",
-    "tflite_runtime": "tflite-runtime",
-    "tensorflow.lite": "tensorflow",
-}
+# How info names a runtime where its module alone would mislead ("tensorflow" is tf.lite).
+_LABELS = {"tensorflow": "tensorflow.lite"}
 
 
 def collect():
     """What keras-wht runs on: versions of Python, TF, Keras and the TFLite runtimes found."""
     import keras_wht
     from keras_wht import _checks
+    from keras_wht.tflite.runtime import runtimes
 
     try:
         _checks.require_tensorflow()
@@ -32,9 +28,7 @@ def collect():
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
         "packages": {name: _version(name) for name in PACKAGES},
         "layers_use": layers,
-        "tflite_runtimes": {
-            module: _version(dist) if _has_module(module) else None for module, dist in RUNTIMES.items()
-        },
+        "tflite_runtimes": {_LABELS.get(name, name): runtimes.version(name) for name in runtimes.RUNTIMES},
         "custom_op_kernels": _kernels(),
     }
 
@@ -60,13 +54,6 @@ def _version(dist):
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _has_module(name):
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def _kernels():

@@ -90,13 +90,9 @@ def _lines(path):
 
 
 def _runtime_version(runtime):
-    import importlib.metadata
+    from keras_wht.tflite.runtime import runtimes
 
-    dist = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime", "tensorflow": "tensorflow"}
-    try:
-        return importlib.metadata.version(dist[runtime])
-    except (KeyError, importlib.metadata.PackageNotFoundError):
-        return None
+    return runtimes.version(runtime) if runtime in runtimes.RUNTIMES else None
 
 
 def require_plots():

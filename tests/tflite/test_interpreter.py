@@ -68,6 +68,17 @@ def test_no_runtime_installed(monkeypatch):
         runtime.interpreter_class()
 
 
+def test_runtime_versions(monkeypatch):
+    import importlib.metadata
+
+    from keras_wht.tflite.runtime import runtimes
+
+    assert runtimes.version("ai_edge_litert") == importlib.metadata.version("ai-edge-litert")
+    assert runtimes.version("tensorflow") == importlib.metadata.version("tensorflow")
+    monkeypatch.setattr(runtimes, "available", lambda: ["ai_edge_litert"])
+    assert runtimes.version("tensorflow") is None
+
+
 def test_predict_errors(content):
     it = tflite.Interpreter(model_content=content)
     with pytest.raises(ValueError, match="The model has 1 input"):

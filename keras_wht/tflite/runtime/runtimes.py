@@ -1,6 +1,7 @@
 """The TFLite runtimes keras-wht runs on, in order of preference."""
 
 import importlib
+import importlib.metadata
 import importlib.util
 import sys
 import warnings
@@ -32,6 +33,17 @@ def available():
         except (ImportError, ValueError):
             pass
     return found
+
+
+def version(name):
+    """The version of the pip package that provides runtime `name` (a RUNTIMES key), or
+    None when that runtime is not installed."""
+    if name not in available():
+        return None
+    try:
+        return importlib.metadata.version(RUNTIMES[name][2])
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def interpreter_class(runtime=None, *, custom_ops=False):
