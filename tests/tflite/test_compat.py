@@ -107,3 +107,16 @@ def test_quiet_native_logs_silences_file_descriptor_2(capfd):
 def test_quietly_swallows_stdout(capsys):
     assert compat.quietly(lambda: print("endpoints") or 7) == 7
     assert capsys.readouterr().out == ""
+
+
+def test_layer_nodes_finds_a_layers_tensors_by_name_scope(dense):
+    from keras_wht.tflite.runtime import flatbuffer
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="second")(keras.layers.Dense(5, name="first")(inputs)))
+    names = flatbuffer.tensor_names(compat.quietly(_converter(model).convert))
+    first = compat.layer_nodes(names, ["first"])
+    assert first and all("first" in n for n in first) and not any("second" in n for n in first)
+    assert compat.layer_nodes(names, []) == []
+    with pytest.raises(RuntimeError, match=MISSING.format("layer_nodes")):
+        compat.layer_nodes(names, ["third"])

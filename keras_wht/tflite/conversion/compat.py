@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import io
 import os
+import re
 import sys
 
 import tensorflow as tf
@@ -28,6 +29,8 @@ HOOKS = {
                         "model, which clone_model needs to tell apart from a subclassed one",
     "input_layer_name": "KerasTensor._keras_history: the one way, for every model kind, from a model input to "
                         "the input layer whose name the converted model's signature takes",
+    "layer_nodes": "TensorFlow's tensor names in a converted model (layer name scopes, uniquified by tracing "
+                   "as \"wht2d_1\"): selective quantization takes node names, and no API maps a Keras layer to them",
     "quiet_native_logs": "file descriptor 2: the converter's C++ code logs every custom op as an error on "
                          "stderr, past Python's logging and TF_CPP_MIN_LOG_LEVEL once TensorFlow is loaded",
 }
@@ -93,6 +96,19 @@ def input_layer_name(tensor):
     if layer is None:
         raise _missing("input_layer_name", "KerasHistory.operation (Keras 3) or .layer (tf_keras)")
     return getattr(layer, "name", None)
+
+
+def layer_nodes(tensor_names, layer_names):
+    """The tensors among `tensor_names` (a converted model's) that layers called
+    `layer_names` compute; a RuntimeError when layers are named but none is found."""
+    if not layer_names:
+        return []
+    scope = re.compile("/(" + "|".join(re.escape(n) for n in layer_names) + r")(_\d+)?/")
+    nodes = [name for name in tensor_names if scope.search(name)]
+    if not nodes:
+        raise _missing("layer_nodes", f"name scopes of the layers {sorted(layer_names)} in the converted "
+                                      "model's tensor names")
+    return nodes
 
 
 @contextlib.contextmanager

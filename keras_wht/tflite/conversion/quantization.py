@@ -3,8 +3,6 @@ float32 between a dequantize and a quantize (their transform coefficients span t
 range for one int8 scale: the DC term dwarfs the rest; quantizing them costs MobileNetV2
 `paper-540k` 72 points of digits accuracy)."""
 
-import re
-
 import tensorflow as tf
 
 from keras_wht._keras import walk_layers
@@ -28,9 +26,7 @@ def wht_layers_in_float(model, converter, content, io_dtype, samples):
     names = sorted({layer.name for layer in walk_layers(model) if isinstance(layer, (WHT1D, WHT2D, SmoothThreshold))})
     if not names:
         return content
-    # Tensor names carry the layer's name scope, uniquified by tracing ("wht2d_1").
-    scope = re.compile("/(" + "|".join(re.escape(n) for n in names) + r")(_\d+)?/")
-    nodes = [name for name in flatbuffer.tensor_names(content) if scope.search(name)]
+    nodes = compat.layer_nodes(flatbuffer.tensor_names(content), names)
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
     # Making the debugger converts the model again.
     debugger = compat.quietly(lambda: tf.lite.experimental.QuantizationDebugger(
