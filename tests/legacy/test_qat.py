@@ -11,7 +11,7 @@ legacy_only = pytest.mark.skipif(not LEGACY, reason="tensorflow-model-optimizati
 @pytest.mark.skipif(LEGACY, reason="the Keras 3 pass checks the error")
 def test_keras3_gets_a_clear_error():
     with pytest.raises(ImportError, match="keras_wht.tflite.qat needs tf_keras, as tensorflow-model-optimization does"):
-        import keras_wht.tflite.qat  # noqa: F401
+        from keras_wht.tflite import qat  # noqa: F401
 
 
 def _model():
