@@ -98,3 +98,9 @@ def test_a_users_own_igamma_is_not_taken_for_a_marker():
     outputs = keras.layers.Lambda(lambda t: tf.math.igamma(tf.ones_like(t), tf.abs(t) + 1.0))(WHT1D()(inputs))
     with pytest.raises(ValueError, match="no builtin operator for: Igamma"):
         tflite.convert(keras.Model(inputs, outputs), custom_ops=True)
+
+
+def test_a_model_not_built():
+    with pytest.raises(ValueError, match=r"convert\(custom_ops=True\): layer 'wht2d\w*' is not built, so its "
+                                         r"blocks are not known: give the model a keras.Input"):
+        tflite.convert(keras.Sequential([WHT2D()]), custom_ops=True)

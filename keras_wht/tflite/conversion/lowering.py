@@ -50,6 +50,11 @@ class Plan:
 def plan(layer):
     """The Plan for a built WHT1D or WHT2D layer: its block comes from its weights' shape
     ((block,) for WHT1D, (b_h, b_w[, channels]) for WHT2D)."""
+    if not layer.built:
+        raise ValueError(
+            f"convert(custom_ops=True): layer {layer.name!r} is not built, so its blocks are not known: give the "
+            "model a keras.Input, or call model.build(input_shape) or the model on data first."
+        )
     shape = tuple(int(d) for d in layer.scale.shape)
     if isinstance(layer, WHT2D):
         op, options = contract.WHT2D_OP, {"block_h": shape[0], "block_w": shape[1],
