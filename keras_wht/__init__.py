@@ -2,14 +2,15 @@
 
 Subpackages load on first use, so `import keras_wht` stays light:
 `keras_wht.ops` (the FWHT in TF graph ops), `keras_wht.layers` (Keras layers),
-`keras_wht.models` (MobileNet and ResNet builders), `keras_wht.training`.
+`keras_wht.models` (MobileNet and ResNet builders), `keras_wht.training`,
+`keras_wht.tflite` (conversion on the workstation, the runtime on the device).
 """
 
 import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("ops", "layers", "initializers", "models", "datasets", "training", "cli")
+_SUBMODULES = ("ops", "layers", "initializers", "models", "datasets", "training", "tflite", "cli")
 
 
 def __getattr__(name):
