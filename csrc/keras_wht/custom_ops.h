@@ -1,7 +1,7 @@
 // keras-wht's TFLite custom ops: KerasWht1D and KerasWht2D, the WHT1D and WHT2D layers
 // (transform, smooth threshold, inverse transform, padding and tiles) as one kernel each.
 //
-// In an app that links TFLite (Android NDK, a Jetson, any C++ program):
+// C and C++ apps can include it. In a C++ app that links TFLite (Android NDK, a Jetson):
 //
 //   #include "tensorflow/lite/kernels/register.h"
 //   #include "keras_wht/custom_ops.h"
@@ -27,7 +27,9 @@
 #define KERAS_WHT_EXPORT
 #endif
 
+#ifdef __cplusplus
 extern "C" {
+#endif
 // The op registrations, for MutableOpResolver::AddCustom(name, registration).
 KERAS_WHT_EXPORT const TfLiteRegistration* KerasWht_Register_WHT1D(void);
 KERAS_WHT_EXPORT const TfLiteRegistration* KerasWht_Register_WHT2D(void);
@@ -43,12 +45,14 @@ KERAS_WHT_EXPORT int KerasWht_Fwht(float* data, int64_t rows, int n);
 
 // The instruction set the kernels use on this CPU: "avx2", "neon" or "scalar".
 KERAS_WHT_EXPORT const char* KerasWht_Isa(void);
-}
+#ifdef __cplusplus
+}  // extern "C"
+#endif
 
-#if defined(KERAS_WHT_WITH_TFLITE_HEADERS)
+#if defined(__cplusplus) && defined(KERAS_WHT_WITH_TFLITE_HEADERS)
 #include "tensorflow/lite/mutable_op_resolver.h"
 #endif
-#if defined(KERAS_WHT_WITH_TFLITE_HEADERS) || defined(TENSORFLOW_LITE_MUTABLE_OP_RESOLVER_H_)
+#if defined(__cplusplus) && (defined(KERAS_WHT_WITH_TFLITE_HEADERS) || defined(TENSORFLOW_LITE_MUTABLE_OP_RESOLVER_H_))
 namespace keras_wht {
 // Adds KerasWht1D and KerasWht2D to an app's op resolver.
 inline void RegisterCustomOps(tflite::MutableOpResolver* resolver) {

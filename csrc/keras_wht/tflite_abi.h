@@ -9,10 +9,13 @@
 #if defined(KERAS_WHT_WITH_TFLITE_HEADERS)
 #include "tensorflow/lite/c/common.h"
 #else
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
 extern "C" {
+#endif
 
 typedef enum TfLiteStatus { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
 
@@ -121,7 +124,9 @@ typedef struct TfLiteRegistration {
   unsigned char reserved[128];
 } TfLiteRegistration;
 
+#ifdef __cplusplus
 }  // extern "C"
+#endif
 #endif
 
 #endif  // KERAS_WHT_TFLITE_ABI_H_
