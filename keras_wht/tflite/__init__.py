@@ -32,10 +32,7 @@ __all__ = sorted(_NAMES)
 
 def __getattr__(name):
     if name in _NAMES:
-        if not _NAMES[name].startswith("runtime."):
-            from keras_wht._checks import require_tensorflow
-
-            require_tensorflow()  # a device without TensorFlow runs models, but cannot convert
+        # keras_wht.tflite.conversion says what to install on a device without TensorFlow.
         module = importlib.import_module(f"keras_wht.tflite.{_NAMES[name]}")
         value = module if name in _MODULES else getattr(module, _ATTRIBUTE.get(name, name))
         globals()[name] = value

@@ -108,11 +108,6 @@ def check_options(which, mapping):
     return {key: mapping[key] for key in spec.keys}
 
 
-def options(which, **values):
-    """check_options(which, values): `options(WHT1D_OP, block=8, residual=False)`."""
-    return check_options(which, values)
-
-
 def _constant(key):
     return "kKey" + "".join(part[:1].upper() + part[1:] for part in key.split("_"))
 

@@ -11,8 +11,7 @@ output's magnitude. docs/TFLITE.md explains the figures behind them.
 import numpy as np
 
 from keras_wht import _checks
-from keras_wht.tflite.conversion import calibration, signature
-from keras_wht.tflite.conversion import precision as precision_
+from keras_wht.tflite.conversion import calibration, precision, signature
 from keras_wht.tflite.runtime import flatbuffer
 from keras_wht.tflite.runtime.interpreter import Interpreter
 
@@ -57,7 +56,7 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
     seen = _as_quantized(interpreter, content, inputs) if quantize == "int8" else inputs
     expected = signature.keras_outputs(model, seen)
     expected = [e.astype(np.float64) if e.dtype != np.float32 else e for e in expected]
-    precision = precision_.lowest(model)
+    lowest = precision.lowest(model)
     got = interpreter.predict(inputs, batch_size=len(inputs[0]), progress=False)
     got = got if isinstance(got, list) else [got]
     integer = quantize in ("int8", "qat")
@@ -85,13 +84,13 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
                 )
             continue
         bound = tolerance if tolerance is not None else TOLERANCE[None if integer else quantize]
-        if tolerance is None and precision is not None:
+        if tolerance is None and lowest is not None:
             scale = max(1.0, float(np.max(np.abs(e)))) if e.size else 1.0
-            bound = max(bound, POLICY_TOLERANCE[precision] * scale)
+            bound = max(bound, POLICY_TOLERANCE[lowest] * scale)
         if not diff <= bound:
             raise ParityError(
                 f"{where} differs from the Keras model by {diff:.3g} (tolerance {bound:.3g}, "
-                f"quantize={quantize!r}{'' if precision is None else f', Keras in {precision}'}) on "
+                f"quantize={quantize!r}{'' if lowest is None else f', Keras in {lowest}'}) on "
                 f"{len(inputs[0])} inputs."
             )
     return report

@@ -92,7 +92,8 @@ def test_the_kernels_read_each_key_through_its_constant_and_type():
 def test_check_options_returns_the_options_in_the_ops_order():
     assert contract.check_options(contract.WHT1D_OP, {"residual": True, "block": 8}) == {"block": 8,
                                                                                         "residual": True}
-    assert list(contract.options("KerasWht2D", residual=False, per_channel=True, block_h=4, block_w=256)) == [
+    assert list(contract.check_options("KerasWht2D", dict(residual=False, per_channel=True, block_h=4,
+                                                         block_w=256))) == [
         "block_h", "block_w", "per_channel", "residual"]
     assert contract.check_options("KerasWht1D", {"block": 1 << 16, "residual": False})["block"] == 65536
     assert contract.check_options("KerasWht2D", {"block_h": 256, "block_w": 256, "per_channel": False,

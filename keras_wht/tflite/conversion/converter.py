@@ -37,8 +37,8 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             threshold as constant inputs; with quantize="int8", int8 inputs and outputs
             (the kernels compute in float inside). `Interpreter` registers the kernels;
             C++ apps call keras_wht::RegisterCustomOps (csrc/keras_wht/custom_ops.h). A layer the
-            kernels do not cover (a compute dtype other than float32, blocks over 65536
-            elements) stays in builtin ops, with a warning. Only WHT layers become custom
+            kernels do not cover (blocks over 65536 elements) stays in builtin ops, with
+            a warning. Only WHT layers become custom
             ops: any other TensorFlow op TFLite lacks is a ValueError, as without
             custom_ops. Needs the kernel library, built by pip install.
         quantize: None (float32), "dynamic" (int8 weights), "float16" (float16 weights) or

@@ -48,7 +48,8 @@ class Plan:
 
 
 def plan(layer):
-    """The Plan for a built WHT1D or WHT2D layer: its block comes from its weights' shape
+    """The Plan for a built WHT1D or WHT2D layer of a float32 model (convert lowers the
+    float32 twin of a mixed-precision one): its block comes from its weights' shape
     ((block,) for WHT1D, (b_h, b_w[, channels]) for WHT2D)."""
     if not layer.built:
         raise ValueError(
@@ -62,8 +63,6 @@ def plan(layer):
         elements = shape[0] * shape[1]
     else:
         op, options, elements = contract.WHT1D_OP, {"block": shape[-1], "residual": layer.residual}, shape[-1]
-    if layer.compute_dtype != "float32":
-        return Plan(layer, reason=f"the kernels compute in float32, the layer in {layer.compute_dtype}")
     if elements > contract.MAX_BLOCK_ELEMENTS:
         return Plan(layer, reason=f"blocks of {elements} elements exceed the kernels' {contract.MAX_BLOCK_ELEMENTS}")
     return Plan(layer, op, contract.check_options(op, options))
