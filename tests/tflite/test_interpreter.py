@@ -77,6 +77,8 @@ def test_runtime_versions(monkeypatch):
     assert runtimes.version("tensorflow") == importlib.metadata.version("tensorflow")
     monkeypatch.setattr(runtimes, "available", lambda: ["ai_edge_litert"])
     assert runtimes.version("tensorflow") is None
+    with pytest.raises(ValueError, match="`name` must be one of ai_edge_litert, tensorflow, tflite_runtime, got 'litert'"):
+        runtimes.version("litert")
 
 
 def test_predict_errors(content):

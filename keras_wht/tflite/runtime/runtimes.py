@@ -38,6 +38,8 @@ def available():
 def version(name):
     """The version of the pip package that provides runtime `name` (a RUNTIMES key), or
     None when that runtime is not installed."""
+    if name not in RUNTIMES:
+        raise ValueError(f"`name` must be one of {', '.join(RUNTIMES)}, got {name!r}.")
     if name not in available():
         return None
     try:
