@@ -108,11 +108,8 @@ def _benchmark(models, converted, x, *, layer_size, repeats, use_custom_ops, con
 
 
 def _training_plot(histories, metrics, path):
-    """Training loss and accuracy per epoch, and each network's test accuracy after training.
-
-    Keras' validation figures during training are left out: with MobileNetV2's batch-norm
-    momentum they measure stale statistics (chance level) until `training.train`
-    recomputes them at the end."""
+    """Training loss, training and validation accuracy per epoch, and each network's test
+    accuracy after training."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,6 +120,8 @@ def _training_plot(histories, metrics, path):
         epochs = [row["epoch"] + 1 for row in history]
         left.plot(epochs, [row["loss"] for row in history], color=color, label=name)
         right.plot(epochs, [row["accuracy"] for row in history], color=color, label=f"{name}, training")
+        right.plot(epochs, [row["val_accuracy"] for row in history], color=color, linestyle=":",
+                   label=f"{name}, validation")
         right.axhline(metrics[name]["test_accuracy"], color=color, linestyle="--",
                       label=f"{name}, test after training ({metrics[name]['test_accuracy']:.3f})")
     left.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss")

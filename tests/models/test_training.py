@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_wht import cli, datasets, training
+from keras_wht import models as keras_wht_models
 from keras_wht._keras import keras
 
 
@@ -33,11 +34,29 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     out, _ = trained
     for name in ("checkpoint.keras", "history.csv"):
         (tmp_path / name).write_bytes((out / name).read_bytes())
-    metrics = training.train(model="resnet20", epochs=7, batch_size=32, input_size=16, out=str(tmp_path),
-                             resume=True, verbose=0)
+    run = training.prepare(model="resnet20", epochs=7, batch_size=32, input_size=16, out=str(tmp_path), resume=True)
+    norms = [layer for layer in run.net.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and {layer.momentum for layer in norms} == {training.BATCH_NORM_MOMENTUM}  # kept from the checkpoint
+    metrics = run.fit(verbose=0)
     history = json.loads((tmp_path / "history.json").read_text())
     assert [row["epoch"] for row in history] == list(range(7))  # one more epoch, appended
     assert metrics["test_accuracy"] > 0.3
+
+
+@pytest.mark.slow
+def test_validation_during_training_tells_the_truth(tmp_path):
+    """MobileNetV2 (batch-norm momentum 0.999 as built, as keras.applications') on digits:
+    the validation accuracy Keras reports after each epoch is that of the model as used,
+    not chance. With the builder's momentum it stayed at 0.07-0.12 for all 30 epochs."""
+    built = [layer.momentum for layer in keras_wht_models.build("mobilenet_v2", input_size=32, classes=10).layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert set(built) == {0.999}
+    metrics = training.train(model="mobilenet_v2", epochs=4, batch_size=16, out=str(tmp_path), verbose=0)
+    history = json.loads((tmp_path / "history.json").read_text())
+    last = history[-1]["val_accuracy"]
+    assert last > 0.5, history
+    assert abs(last - metrics["test_accuracy_before_recalibration"]) < 0.1, (history, metrics)
+    assert abs(last - metrics["test_accuracy"]) < 0.1, (history, metrics)
 
 
 @pytest.mark.slow
