@@ -21,6 +21,11 @@ TESTED_WITH = "2.21"
 HOOKS = {
     "quantize_after": "TFLiteConverter._quantize: the only point between TensorFlow's float conversion and its "
                       "calibration, where the custom ops must already be in the model so calibration runs them",
+    "calibrate_only": "TFLiteConverter._experimental_calibrate_only: TensorFlow's calibrator records wrong "
+                      "ranges for tensors an in-place op overwrites (a batch norm's MUL after a WHT layer), and "
+                      "this is the only way to get its calibrated model and correct them before quantizing",
+    "quantize_calibrated": "tensorflow.lite.python.convert.mlir_quantize: quantizes a calibrated model, with "
+                           "nodes kept in float (what tf.lite.experimental.QuantizationDebugger calls)",
     "calibrate_with_custom_ops": "TFLiteConverter.target_spec._experimental_custom_op_registerers: the calibration "
                                  "interpreter is made inside the converter, with no public way to give it kernels",
     "schema": "tensorflow.lite.python.schema_py_generated: the TFLite schema with the object API that edits a "
@@ -55,6 +60,26 @@ def quantize_after(converter, transform):
         return quantize(transform(result), *args, **kwargs)
 
     converter._quantize = quantize_transformed
+
+
+def calibrate_only(converter):
+    """Makes `converter.convert()` return the calibrated float model (each activation
+    tensor with the min and max TFLite's calibrator recorded) instead of quantizing it."""
+    if not hasattr(converter, "_experimental_calibrate_only"):
+        raise _missing("calibrate_only", "TFLiteConverter._experimental_calibrate_only")
+    converter._experimental_calibrate_only = True
+
+
+def quantize_calibrated(content, float_nodes=()):
+    """The int8 model of a calibrated model (from `calibrate_only`), per-channel weights,
+    float inputs and outputs, with the nodes (tensor names) `float_nodes` kept in float."""
+    try:
+        from tensorflow.lite.python import convert
+    except ImportError:
+        convert = None
+    if not callable(getattr(convert, "mlir_quantize", None)):
+        raise _missing("quantize_calibrated", "tensorflow.lite.python.convert.mlir_quantize")
+    return convert.mlir_quantize(content, denylisted_nodes=list(float_nodes) or None)
 
 
 def calibrate_with_custom_ops(converter, registerers):
@@ -98,14 +123,15 @@ def input_layer_name(tensor):
     return getattr(layer, "name", None)
 
 
-def layer_nodes(tensor_names, layer_names):
+def layer_nodes(tensor_names, layer_names, *, required=True):
     """The tensors among `tensor_names` (a converted model's) that layers called
-    `layer_names` compute; a RuntimeError when layers are named but none is found."""
+    `layer_names` compute; a RuntimeError when layers are named but none is found, if
+    `required`."""
     if not layer_names:
         return []
     scope = re.compile("/(" + "|".join(re.escape(n) for n in layer_names) + r")(_\d+)?/")
     nodes = [name for name in tensor_names if scope.search(name)]
-    if not nodes:
+    if not nodes and required:
         raise _missing("layer_nodes", f"name scopes of the layers {sorted(layer_names)} in the converted "
                                       "model's tensor names")
     return nodes

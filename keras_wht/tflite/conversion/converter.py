@@ -34,8 +34,8 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
         custom_ops: emit each WHT layer's transform, threshold and inverse as one native
             custom op (KerasWht1D, KerasWht2D; channel changes and strides stay builtin
             ops around it), with the options as a flexbuffer map and the trained scale and
-            threshold as constant inputs; with quantize="int8", int8 inputs and outputs
-            (the kernels compute in float inside). `Interpreter` registers the kernels;
+            threshold as constant inputs; with quantize="int8" or "qat", int8 inputs and
+            outputs (the kernels compute in float inside). `Interpreter` registers the kernels;
             C++ apps call keras_wht::RegisterCustomOps (csrc/keras_wht/custom_ops.h). A layer the
             kernels do not cover (blocks over 65536 elements) stays in builtin ops, with
             a warning. Only WHT layers become custom
@@ -48,7 +48,7 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             scale (the DC term dwarfs the rest), and quantizing them costs MobileNetV2
             `paper-540k` 72 points of digits accuracy; everything else is int8. "qat"
             converts a model from keras_wht.tflite.qat.quantize_model with the ranges
-            learnt in training (no calibration data).
+            learnt in training (no calibration data), with builtin or custom ops.
         representative_data: calibration inputs for "int8": an array of samples (batch
             first), a list of arrays for several inputs (in the model's order) or a dict
             {input name: array}, or a callable returning an iterable of samples (each an
@@ -84,7 +84,7 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
     _check_arguments(model, custom_ops, quantize, representative_data, io_dtype)
     source, model = model, precision.float32_twin(model)
     samples = calibration.representative(representative_data, source) if quantize == "int8" else None
-    converter = _tflite_converter(model, quantize=quantize, samples=samples, io_dtype=io_dtype)
+    converter = _tflite_converter(model, quantize=quantize, samples=samples)
     with warnings.catch_warnings():
         # TFLite's calibrator makes a tf.lite.Interpreter (deprecated) to feed samples by name.
         warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
@@ -93,17 +93,23 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
             with lowering.markers(model) as plans, compat.quiet_native_logs():
                 # The converter logs each marker as a TF op "that needs a custom implementation".
                 if quantize == "int8":
-                    quantization.custom_ops_before_calibration(converter, plans)
-                content = compat.quietly(converter.convert)
-            if quantize == "int8":
+                    content = quantization.calibrated(converter, plans)
+                else:
+                    content = lowering.replace_markers(compat.quietly(converter.convert), plans)
+            if quantize == "qat":
+                # Each WHT op sits between the DEQUANTIZE and QUANTIZE of the fake quants QAT learnt
+                # before and after the layer (a crop between them aside): it takes and gives their
+                # int8 tensors instead.
+                content = rewrite.quantize_before_selection(content, contract.OPS)
                 content = rewrite.int8_custom_operators(content, contract.OPS)
-            else:
-                content = lowering.replace_markers(content, plans)
-            lowering.check_only_wht_ops(content)
+        elif quantize == "int8":
+            content = quantization.calibrated(converter)
         else:
             content = compat.quietly(converter.convert)
-            if quantize == "int8":
-                content = quantization.wht_layers_in_float(model, converter, content, io_dtype, samples)
+        if quantize == "int8":
+            content = quantization.int8(model, content, samples, io_dtype, custom_ops=custom_ops)
+        if custom_ops:
+            lowering.check_only_wht_ops(content)
     content = signature.keras_order(content, model, source)
     if verify:
         given = None if representative_data is None or callable(representative_data) else representative_data
@@ -119,11 +125,6 @@ def _check_arguments(model, custom_ops, quantize, representative_data, io_dtype)
     _checks.one_of("quantize", quantize, QUANTIZE)
     if custom_ops:
         native.library()  # a clear error now if the kernels are not built
-        if quantize == "qat":
-            raise ValueError(
-                "custom_ops=True with quantize='qat' is not supported yet: use custom_ops=False (the WHT layers "
-                "stay in float32 builtin ops), or post-training quantize='int8' with custom_ops=True."
-            )
     _checks.one_of("io_dtype", io_dtype, IO_DTYPES)
     if io_dtype != "float32" and quantize != "int8":
         raise ValueError(f"`io_dtype`={io_dtype!r} needs quantize='int8', got quantize={quantize!r}.")
@@ -131,7 +132,7 @@ def _check_arguments(model, custom_ops, quantize, representative_data, io_dtype)
         raise ValueError("quantize='int8' calibrates on `representative_data`: pass some typical inputs.")
 
 
-def _tflite_converter(model, *, quantize, samples, io_dtype):
+def _tflite_converter(model, *, quantize, samples):
     """TensorFlow's converter for `model`, set up for builtin ops and `quantize`."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -142,9 +143,6 @@ def _tflite_converter(model, *, quantize, samples, io_dtype):
     if quantize == "int8":
         converter.representative_dataset = calibration.by_name(samples, model)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-        if io_dtype == "int8":
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
     return converter
 
 

@@ -175,6 +175,70 @@ def _drop_unused_opcodes(model):
             op.opcodeIndex = new_index[op.opcodeIndex]
 
 
+def calibrated_ranges(content):
+    """{tensor index: (min, max)} of the main subgraph's tensors that carry a calibrated
+    range (a calibrated float model's activations)."""
+    graph = schema.ModelT.InitFromPackedBuf(bytearray(content), 0).subgraphs[0]
+    return {index: (float(t.quantization.min[0]), float(t.quantization.max[0]))
+            for index, t in enumerate(graph.tensors)
+            if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1}
+
+
+def with_ranges(content, ranges):
+    """The calibrated model `content` with the ranges of the main subgraph's tensors set as
+    `ranges` says ({tensor index: (min, max)}). Returns the model bytes."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    tensors = model.subgraphs[0].tensors
+    for index, (low, high) in ranges.items():
+        tensors[index].quantization.min, tensors[index].quantization.max = [float(low)], [float(high)]
+    return _packed(model, len(content))
+
+
+def float_region(content, nodes, codes=()):
+    """The names (output tensor names) of the ops to keep in float when quantizing: the
+    ops named `nodes`, the custom operators with a code in `codes`, and after them the
+    ops that scale and shift by constants (MUL, then optionally ADD) what leaves those,
+    where each is the only consumer of its input: a batch norm after a layer it cannot
+    fold into."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = model.subgraphs[0]
+    ops = [op for op in graph.operators if op.outputs is not None and len(op.outputs)]
+    name = lambda op: graph.tensors[int(op.outputs[0])].name.decode()  # noqa: E731
+    custom = {code.encode() for code in codes}
+    nodes = list(nodes) + [name(op) for op in ops if model.operatorCodes[op.opcodeIndex].customCode in custom]
+    produced = {int(t) for op in ops for t in op.outputs} | {int(t) for t in graph.inputs}
+    consumers = {}
+    for op in ops:
+        for t in op.inputs if op.inputs is not None else []:
+            consumers.setdefault(int(t), []).append(op)
+
+    def sole_affine(tensor, builtin):
+        after = consumers.get(tensor, [])
+        if len(after) != 1 or _code(model, after[0]) != builtin:
+            return None
+        op = after[0]
+        operands = [int(t) for t in op.inputs]
+        return op if len(operands) == 2 and any(t >= 0 and t not in produced for t in operands) else None
+
+    inside, found = set(nodes), list(nodes)
+    for op in ops:
+        if name(op) not in inside:
+            continue
+        for tensor in map(int, op.outputs):
+            if not any(name(c) not in inside for c in consumers.get(tensor, [])):
+                continue
+            scale = sole_affine(tensor, schema.BuiltinOperator.MUL)
+            if scale is not None:
+                shift = sole_affine(int(scale.outputs[0]), schema.BuiltinOperator.ADD)
+                found += [name(scale)] + ([name(shift)] if shift is not None else [])
+    return found
+
+
+def _code(model, op):
+    oc = model.operatorCodes[op.opcodeIndex]
+    return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+
 def int8_custom_operators(content, codes):
     """Custom operators with a code in `codes` that sit between a DEQUANTIZE (int8 to
     float) and a QUANTIZE (float to int8) take the int8 tensors directly (their kernels
@@ -287,3 +351,65 @@ def rename_inputs(content, names):
                 tensor.name = f"serving_default_{names[old]}:0".encode()
             renamed = True
     return _packed(model, len(content)) if renamed else content
+
+
+def quantize_before_selection(content, codes):
+    """Where a custom operator with a code in `codes` gives a float tensor that only a
+    STRIDED_SLICE, SLICE or RESHAPE reads, and only a QUANTIZE (to per-tensor int8) reads
+    that op's output, the QUANTIZE moves before the selection, with the same scale and
+    zero point, so the selection runs in int8 and the custom operator meets a QUANTIZE
+    (see `int8_custom_operators`). Exact: those ops pass values through unchanged, and a
+    value they drop cannot be clipped. Returns the model bytes.
+
+    A QAT model needs this where a WHT layer crops its output channels after its core:
+    the fake quant QAT learnt sits after the crop, so the converter leaves the crop float."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = {code.encode() for code in codes}
+    selections = {schema.BuiltinOperator.STRIDED_SLICE, schema.BuiltinOperator.SLICE, schema.BuiltinOperator.RESHAPE}
+
+    def code(op):
+        oc = model.operatorCodes[op.opcodeIndex]
+        return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+    for graph in model.subgraphs:
+        ops = list(graph.operators)
+        consumers = {}
+        for op in ops:
+            for t in op.inputs if op.inputs is not None else []:
+                consumers.setdefault(int(t), []).append(op)
+        outputs = {int(t) for t in graph.outputs}
+        moves = []
+        for op in ops:
+            if model.operatorCodes[op.opcodeIndex].customCode not in names:
+                continue
+            y = int(op.outputs[0])
+            selection = consumers.get(y, [])
+            if len(selection) != 1 or y in outputs or code(selection[0]) not in selections or \
+                    int(selection[0].inputs[0]) != y:
+                continue
+            selection = selection[0]
+            z = int(selection.outputs[0])
+            quantize = consumers.get(z, [])
+            if len(quantize) != 1 or z in outputs or code(quantize[0]) != schema.BuiltinOperator.QUANTIZE:
+                continue
+            quantize, out = quantize[0], int(quantize[0].outputs[0])
+            target = graph.tensors[out]
+            q = target.quantization
+            if graph.tensors[y].type != schema.TensorType.FLOAT32 or target.type != schema.TensorType.INT8 or \
+                    q is None or q.scale is None or len(q.scale) != 1:
+                continue
+            source = graph.tensors[y]
+            tensor = schema.TensorT()
+            tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
+            tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (source.name or b"") + b"_int8"
+            tensor.quantization = schema.QuantizationParametersT()
+            tensor.quantization.scale, tensor.quantization.zeroPoint = list(q.scale), list(q.zeroPoint)
+            graph.tensors.append(tensor)
+            quantize.inputs, quantize.outputs = [y], [len(graph.tensors) - 1]
+            selection.inputs[0], selection.outputs[0] = len(graph.tensors) - 1, out
+            moves.append((quantize, selection))
+        for quantize, selection in moves:  # the QUANTIZE now runs just before the selection
+            ops.remove(quantize)
+            ops.insert(next(k for k, op in enumerate(ops) if op is selection), quantize)
+        graph.operators = ops
+    return _packed(model, len(content))

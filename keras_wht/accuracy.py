@@ -1,0 +1,103 @@
+"""The accuracy table of a `keras-wht train` run: its model in Keras and as each TFLite
+model a user can ship, on the run's test split. What `keras-wht accuracy RUN` prints.
+
+Rows: Keras; TFLite float32 (builtin ops, and custom ops); int8 (builtin ops, and custom
+ops), calibrated on training images; and, with `qat`, int8 after quantization-aware
+fine-tuning (keras_wht.quantization_aware). Columns: test accuracy, its difference from
+Keras in points, the signal-to-quantization-noise ratio of the outputs against Keras'
+(dB), and their largest absolute difference.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from keras_wht import _files, datasets, training
+
+CALIBRATION_SAMPLES = 128
+
+
+def check(run):
+    """Raises ValueError naming `run` unless it is a `keras-wht train` folder with a model."""
+    if not os.path.isdir(run):
+        raise ValueError(f"`run` {run!r} is not a folder (a `keras-wht train --out` folder is wanted)")
+    for name in ("model.keras", "metrics.json"):
+        if not os.path.isfile(os.path.join(run, name)):
+            raise ValueError(f"`run` {run!r} has no {name}: give a folder a finished `keras-wht train` wrote")
+
+
+def data(run, model, *, calibration=CALIBRATION_SAMPLES):
+    """(test images, test labels, calibration images) of the run's data set, prepared as
+    training prepared them (same split, size and channels)."""
+    with open(os.path.join(run, "metrics.json")) as f:
+        metrics = json.load(f)
+    (x_train, y_train), (x_test, y_test), _ = datasets.load(metrics["dataset"], seed=metrics.get("seed", 0))
+    size = int(model.inputs[0].shape[1])
+
+    def images(x, y):
+        batches = training.pipeline(x, y, input_size=size, batch_size=256)
+        return np.concatenate([b.numpy() for b, _ in batches]), y
+
+    test, labels = images(x_test, y_test)
+    calibration_images, _ = images(x_train[-calibration:], y_train[-calibration:])
+    return test, labels, calibration_images
+
+
+def measure(run, *, calibration=CALIBRATION_SAMPLES, qat=None, progress=print):
+    """The table's rows for `run` (see the module docstring): a list of dicts with `name`,
+    `accuracy`, and against Keras `points`, `sqnr_db` and `max_difference`. `qat` is a
+    folder from keras_wht.quantization_aware.fine_tune (its int8 models are added)."""
+    import keras_wht.layers  # noqa: F401  (registers the layers for loading)
+    from keras_wht import tflite
+    from keras_wht.tflite.verification import _sqnr_db
+
+    check(run)
+    model = training.load_saved(os.path.join(run, "model.keras"), "run")
+    test, labels, calibration_images = data(run, model, calibration=calibration)
+    reference = model.predict(test, batch_size=256, verbose=0)
+    rows = [{"name": "Keras", "accuracy": float(np.mean(np.argmax(reference, axis=1) == labels))}]
+
+    def add(name, content):
+        out = tflite.Interpreter(model_content=content).predict(test, batch_size=64, progress=False)
+        accuracy = float(np.mean(np.argmax(out, axis=1) == labels))
+        rows.append({"name": name, "accuracy": accuracy, "points": 100 * (accuracy - rows[0]["accuracy"]),
+                     "sqnr_db": float(_sqnr_db(reference, out)),
+                     "max_difference": float(np.max(np.abs(reference - out)))})
+        progress(markdown_row(rows[-1]))
+
+    progress(markdown_row(rows[0]))
+    int8 = dict(quantize="int8", representative_data=calibration_images)
+    add("TFLite float32, builtin ops", tflite.convert(model))
+    add("TFLite float32, custom ops", tflite.convert(model, custom_ops=True))
+    add("TFLite int8, builtin ops", tflite.convert(model, **int8))
+    add("TFLite int8, custom ops", tflite.convert(model, custom_ops=True, **int8))
+    if qat is not None:
+        for name, label in (("int8.tflite", "builtin ops"), ("int8-custom.tflite", "custom ops")):
+            with open(os.path.join(qat, name), "rb") as f:
+                add(f"TFLite int8 after QAT, {label}", f.read())
+    return rows
+
+
+HEADER = ("| model | test accuracy | against Keras (points) | SQNR against Keras | largest difference |\n"
+          "|---|---:|---:|---:|---:|")
+
+
+def markdown_row(row):
+    if "points" not in row:
+        return f"| {row['name']} | {row['accuracy']:.3f} | | | |"
+    return (f"| {row['name']} | {row['accuracy']:.3f} | {row['points']:+.1f} | {row['sqnr_db']:.1f} dB | "
+            f"{row['max_difference']:.3g} |")
+
+
+def markdown(rows, run):
+    with open(os.path.join(run, "metrics.json")) as f:
+        metrics = json.load(f)
+    title = f"{metrics['model']} `{metrics.get('wht')}` on {metrics['dataset']} ({run})"
+    return "\n".join([f"### {title}", "", HEADER, *map(markdown_row, rows), ""])
+
+
+def write(rows, run):
+    """RUN/accuracy.md and RUN/accuracy.json, each whole or not at all."""
+    _files.write_file(os.path.join(run, "accuracy.md"), markdown(rows, run))
+    _files.write_file(os.path.join(run, "accuracy.json"), json.dumps(rows, indent=2))
