@@ -120,3 +120,52 @@ def test_layer_nodes_finds_a_layers_tensors_by_name_scope(dense):
     assert compat.layer_nodes(names, []) == []
     with pytest.raises(RuntimeError, match=MISSING.format("layer_nodes")):
         compat.layer_nodes(names, ["third"])
+
+
+def test_calibrate_only_gives_the_calibrated_float_model_and_quantize_calibrated_quantizes_it(dense):
+    from keras_wht.tflite.conversion import rewrite
+
+    converter = _converter(dense)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.full((1, 4), v, np.float32)] for v in (-2.0, 3.0))
+    compat.calibrate_only(converter)
+    calibrated = compat.quietly(converter.convert)
+    schema = compat.schema()
+    graph = schema.ModelT.InitFromPackedBuf(bytearray(calibrated), 0).subgraphs[0]
+    assert graph.tensors[int(graph.inputs[0])].type == schema.TensorType.FLOAT32
+    assert rewrite.calibrated_ranges(calibrated)[int(graph.inputs[0])] == (-2.0, 3.0)  # what was fed
+    quantized = compat.quantize_calibrated(calibrated)
+    types = {t.type for t in schema.ModelT.InitFromPackedBuf(bytearray(quantized), 0).subgraphs[0].tensors}
+    assert schema.TensorType.INT8 in types
+
+
+def test_quantize_calibrated_keeps_the_nodes_named_in_float():
+    from keras_wht.tflite.runtime import flatbuffer
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="second")(keras.layers.Dense(5, name="first")(inputs)))
+    converter = _converter(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.full((1, 4), v, np.float32)] for v in (-2.0, 3.0))
+    compat.calibrate_only(converter)
+    calibrated = compat.quietly(converter.convert)
+    schema = compat.schema()
+
+    def output_types(content):
+        graph = schema.ModelT.InitFromPackedBuf(bytearray(content), 0).subgraphs[0]
+        return [graph.tensors[int(op.outputs[0])].type for op in graph.operators
+                if "first" in graph.tensors[int(op.outputs[0])].name.decode()]
+
+    first = compat.layer_nodes(flatbuffer.tensor_names(calibrated), ["first"])
+    assert output_types(compat.quantize_calibrated(calibrated)) == [schema.TensorType.INT8]
+    assert output_types(compat.quantize_calibrated(calibrated, first)) == [schema.TensorType.FLOAT32]
+
+
+def test_calibrate_only_and_quantize_calibrated_missing(monkeypatch):
+    with pytest.raises(RuntimeError, match=MISSING.format("calibrate_only")):
+        compat.calibrate_only(types.SimpleNamespace())
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("tensorflow.lite.python"), "convert", types.ModuleType("convert"))
+    with pytest.raises(RuntimeError, match=MISSING.format("quantize_calibrated")):
+        compat.quantize_calibrated(b"")
