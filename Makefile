@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The kernels must build here: a failed build is an error, not a package without them.
 export KERAS_WHT_REQUIRE_KERNELS ?= 1
 
-.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench clean
+.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench accuracy clean
 
 apt-packages:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
@@ -86,6 +86,16 @@ bench: install
 	$(BIN)/keras-wht bench models --paths builtin,custom --out docs/bench
 	$(BIN)/python benchmarks/fwht_formulations.py
 	$(BIN)/python benchmarks/tflite_layers.py
+
+# docs/bench/accuracy.md, which docs/TFLITE.md quotes: MobileNetV2 paper-540k trained on
+# digits with the README's recipe (seed 0), and `keras-wht accuracy`'s table for the run.
+ACCURACY_RUN := runs/accuracy/mobilenet_v2-paper-540k
+accuracy: install
+	rm -rf $(ACCURACY_RUN)
+	$(BIN)/keras-wht train --model mobilenet_v2 --wht paper-540k --dataset digits --epochs 30 --batch-size 16 \
+		--lr 1e-3 --seed 0 --out $(ACCURACY_RUN)
+	$(BIN)/keras-wht accuracy $(ACCURACY_RUN)
+	cp $(ACCURACY_RUN)/accuracy.md docs/bench/accuracy.md
 
 clean:
 	rm -rf $(VENV) .venv-device-* build *.egg-info .pytest_cache .hypothesis keras_wht/tflite/_keras_wht_ops*.so

@@ -19,7 +19,7 @@ from keras_wht.tflite.runtime.interpreter import Interpreter
 TOLERANCE = {None: 1e-4, "float16": 1e-2, "dynamic": 5e-2}
 # int8 and QAT models: the least signal-to-quantization-noise ratio accepted, in dB. No
 # bound on the largest difference fits both one layer and a deep network; a ratio does
-# (measured with benchmarks/int8_accuracy.py).
+# (measured with `keras-wht accuracy RUN`).
 MIN_SQNR_DB = 20.0
 # Keras under a float16 or bfloat16 dtype policy: the largest |TFLite - Keras| accepted,
 # relative to the Keras output's largest magnitude (at least 1), measured on Conv2D,
