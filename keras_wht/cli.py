@@ -55,8 +55,14 @@ def _train(args):
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
         return _fail("train", err)
     metrics = run.fit()
-    print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['parameters']:,} parameters); "
-          f"model, checkpoint, history and metrics in {args.out}")
+    where = f"model, checkpoint, history and metrics in {args.out}"
+    if run.workers > 1:  # the same command on each worker: say which one wrote them
+        task = " ".join(map(str, run.task))
+        where = (f"{where} (written by this worker, {task}, the chief of {run.workers} workers)" if run.chief else
+                 f"model, checkpoint, history and metrics written by the chief, into its --out (this worker, "
+                 f"{task} of {run.workers}, wrote nothing)")
+    replicas = f", {metrics['replicas']} replicas" if metrics["replicas"] > 1 else ""
+    print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['parameters']:,} parameters{replicas}); {where}")
     return 0
 
 
@@ -175,7 +181,10 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=32, help="images are resized to this square size")
     p.add_argument("--augment", action="store_true", help="pad-and-crop and horizontal flips")
-    p.add_argument("--distribute", action="store_true", help="tf.distribute.MirroredStrategy over all devices")
+    p.add_argument("--distribute", nargs="?", const="mirrored", default=False, metavar="STRATEGY",
+                   help="mirrored (bare --distribute): tf.distribute.MirroredStrategy over this machine's devices; "
+                        "multi-worker: tf.distribute.MultiWorkerMirroredStrategy over the cluster that TF_CONFIG "
+                        "describes (run the same command on each worker; the chief writes --out)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.keras")
     p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
                    help="keep the batch-norm statistics training left (default: recompute them after training)")

@@ -171,6 +171,7 @@ def test_train_checks_everything_before_making_its_folder(tmp_path, capsys):
         (["--seed", "-1"], "`seed` must be an integer from 0 to 2**32 - 1, got -1."),
         (["--batch-size", "-3"], "`batch_size` must be a positive integer, got -3."),
         (["--optimizer", "rmsprop"], "`optimizer` must be one of 'adam', 'sgd', got 'rmsprop'."),
+        (["--distribute", "horovod"], "`distribute` must be False, True, 'mirrored' or 'multi-worker', got 'horovod'."),
         (["--model", "mobilenet_v2"], "MobileNetV2 needs inputs of at least 32x32, got `input_shape`=(8, 8, 3)."),
     ]
     for argv, message in cases:

@@ -65,7 +65,9 @@ def test_distributed_training_through_the_cli(tmp_path, capsys):
                      "--epochs", "1", "--input-size", "8", "--distribute", "--augment", "--out", str(tmp_path)])
     assert code == 0
     assert "test accuracy" in capsys.readouterr().out
-    assert json.loads((tmp_path / "metrics.json").read_text())["wht"] == {"blocks": [-1], "layers": ["conv2"]}
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["wht"] == {"blocks": [-1], "layers": ["conv2"]}
+    assert (metrics["distribute"], metrics["workers"]) == ("mirrored", 1)  # a bare --distribute, as before
 
 
 def test_pipeline_resizes_tiles_and_augments():
