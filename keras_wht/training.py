@@ -257,6 +257,7 @@ class Run:
             "wht": self.wht,
             "dataset": self.dataset,
             "epochs": self.epochs,
+            "seed": self.seed,  # the data set's split (keras-wht accuracy evaluates on the same)
             "parameters": int(net.count_params()),
             "test_accuracy": float(test_accuracy),
             "test_loss": float(test_loss),
@@ -325,7 +326,8 @@ def prepare(
     if cluster["workers"] > 1:
         _multi_worker_keras(net, strategy, next(iter(val_data)))
     return Run(
-        model=model, wht=wht, dataset=dataset, epochs=epochs, out=out, resume=resume, recalibrate_bn=recalibrate_bn,
+        model=model, wht=wht, dataset=dataset, epochs=epochs, seed=seed, out=out, resume=resume,
+        recalibrate_bn=recalibrate_bn,
         net=net, strategy=strategy, done=done, distribute=distribute, **cluster,
         train_data=pipeline(x_train, y_train, shuffle=True, augment=augment, seed=seed, **batches),
         val_data=val_data,
