@@ -419,6 +419,13 @@ def _multi_worker_keras(net, strategy, batch):
     What Keras reports after each epoch and what `evaluate` returns do not come from those
     averages: Keras reads the metrics' variables, summed over all workers. Only the running
     values of the progress bar are an average of the workers' own."""
+    missing = [name for name in ("_symbolic_build", "_maybe_symbolic_build") if not hasattr(net, name)]
+    if missing:
+        raise RuntimeError(
+            f"--distribute multi-worker works around keras-team/keras#20585 through Keras' trainer "
+            f"{', '.join(missing)}, which Keras {keras.__version__} does not have; keras-wht is tested with "
+            "Keras 3.15 and TensorFlow 2.21."
+        )
     with strategy.scope():
         net._symbolic_build(data_batch=batch)  # the model, its metrics, loss and optimizer
     net._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
