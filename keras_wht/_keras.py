@@ -21,8 +21,12 @@ else:
 
 
 def walk_layers(layer):
-    """Every layer nested in `layer` (models in models included), depth first."""
-    for child in getattr(layer, "layers", []):
+    """Every layer nested in `layer` (models in models, and the layer inside a wrapper
+    such as tfmot's QuantizeWrapper, included), depth first."""
+    children = list(getattr(layer, "layers", []))
+    if isinstance(layer, keras.layers.Wrapper):
+        children.append(layer.layer)
+    for child in children:
         yield child
         yield from walk_layers(child)
 

@@ -144,6 +144,23 @@ def _bench(args):
     return 0
 
 
+def _qat(args):
+    from keras_wht import quantization_aware
+
+    try:
+        metrics = quantization_aware.fine_tune(args.run, epochs=args.epochs, learning_rate=args.lr,
+                                               batch_size=args.batch_size, seed=args.seed, out=args.out,
+                                               custom_ops=args.custom_ops, verbose=2)
+    except (ValueError, ImportError, RuntimeError) as err:
+        return _fail("qat", err)
+    out = args.out or os.path.join(args.run, "qat")
+    tflite = ", ".join(f"{name} {metrics[key]:.4f}" for name, key in (("int8.tflite", "int8_test_accuracy"),
+                       ("int8-custom.tflite", "int8_custom_test_accuracy")) if key in metrics)
+    print(f"test accuracy: float {metrics['float_test_accuracy']:.4f}, QAT {metrics['test_accuracy']:.4f}, {tflite}; "
+          f"models and metrics in {out}")
+    return 0
+
+
 def _demo(args):
     from keras_wht import demo
 
@@ -189,6 +206,17 @@ def build_parser():
     p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
                    help="keep the batch-norm statistics training left (default: recompute them after training)")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+
+    p = commands.add_parser("qat", help="quantization-aware fine-tuning of a `keras-wht train` run, and its int8 "
+                            "TFLite models (builtin and custom ops)")
+    p.add_argument("run", help="a folder `keras-wht train --out` wrote")
+    p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
+    p.add_argument("--lr", type=float, default=1e-4, help="initial learning rate, cosine decay to 0 (default 1e-4)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=None, help="the run's --seed (default: its metrics.json's, else 0)")
+    p.add_argument("--no-custom-ops", dest="custom_ops", action="store_false",
+                   help="skip int8-custom.tflite (the custom-op model needs the kernels)")
+    p.add_argument("--out", default=None, help="output folder (default RUN/qat)")
 
     p = commands.add_parser("convert", help="convert a .keras model to .tflite and check it against Keras")
     p.add_argument("model", help="a .keras file")
@@ -265,6 +293,8 @@ def main(argv=None):
         return _convert(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "qat":
+        return _qat(args)
     if args.command == "demo":
         return _demo(args)
     return 2

@@ -154,7 +154,6 @@ def test_parity_error_names_the_output(rng):
         (dict(io_dtype="int8"), ValueError, "`io_dtype`='int8' needs quantize='int8', got quantize=None"),
         (dict(io_dtype="uint8"), ValueError, "`io_dtype` must be one of 'float32', 'int8', got 'uint8'"),
         (dict(custom_ops="yes"), ValueError, "`custom_ops` must be True or False, got 'yes'"),
-        (dict(custom_ops=True, quantize="qat"), ValueError, "custom_ops=True with quantize='qat' is not supported yet"),
     ],
 )
 def test_convert_errors(kwargs, error, message, rng):
