@@ -47,7 +47,8 @@ def data(run, model, *, calibration=CALIBRATION_SAMPLES):
 def measure(run, *, calibration=CALIBRATION_SAMPLES, qat=None, progress=print):
     """The table's rows for `run` (see the module docstring): a list of dicts with `name`,
     `accuracy`, and against Keras `points`, `sqnr_db` and `max_difference`. `qat` is a
-    folder from keras_wht.quantization_aware.fine_tune (its int8 models are added)."""
+    folder keras_wht.quantization_aware.fine_tune wrote (its int8 models are added; their
+    SQNR is against the Keras model QAT started from, whose weights it changed)."""
     import keras_wht.layers  # noqa: F401  (registers the layers for loading)
     from keras_wht import tflite
     from keras_wht.tflite.verification import _sqnr_db
@@ -90,14 +91,19 @@ def markdown_row(row):
             f"{row['max_difference']:.3g} |")
 
 
-def markdown(rows, run):
+def markdown(rows, run, *, calibration=CALIBRATION_SAMPLES, qat_epochs=None):
     with open(os.path.join(run, "metrics.json")) as f:
         metrics = json.load(f)
     title = f"{metrics['model']} `{metrics.get('wht')}` on {metrics['dataset']} ({run})"
-    return "\n".join([f"### {title}", "", HEADER, *map(markdown_row, rows), ""])
+    how = (f"`keras-wht accuracy {run}`: test split of {metrics['dataset']} (seed {metrics.get('seed', 0)}); "
+           f"int8 calibrated on {calibration} training images")
+    if qat_epochs:
+        how += f"; QAT fine-tuned for {qat_epochs} epochs (`keras-wht qat`)"
+    return "\n".join([f"### {title}", "", HEADER, *map(markdown_row, rows), "", how + ".", ""])
 
 
-def write(rows, run):
-    """RUN/accuracy.md and RUN/accuracy.json, each whole or not at all."""
-    _files.write_file(os.path.join(run, "accuracy.md"), markdown(rows, run))
+def write(rows, run, **settings):
+    """RUN/accuracy.md and RUN/accuracy.json, each whole or not at all (`settings`: those
+    of `markdown`)."""
+    _files.write_file(os.path.join(run, "accuracy.md"), markdown(rows, run, **settings))
     _files.write_file(os.path.join(run, "accuracy.json"), json.dumps(rows, indent=2))

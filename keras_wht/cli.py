@@ -144,6 +144,32 @@ def _bench(args):
     return 0
 
 
+def _accuracy(args):
+    from keras_wht import _checks, accuracy, quantization_aware
+
+    try:
+        accuracy.check(args.run)
+        _checks.positive_int("--calibration", args.calibration)
+        if args.qat_epochs:
+            _checks.positive_int("--qat-epochs", args.qat_epochs)
+    except ValueError as err:
+        return _fail("accuracy", err)
+    qat = None
+    if args.qat_epochs:
+        qat = os.path.join(args.run, "qat")
+        print(f"quantization-aware fine-tuning, {args.qat_epochs} epochs, into {qat}", flush=True)
+        try:
+            quantization_aware.fine_tune(args.run, epochs=args.qat_epochs, out=qat, verbose=0)
+        except (ValueError, ImportError, RuntimeError) as err:
+            return _fail("accuracy", f"{err} (--qat-epochs 0 leaves QAT out)")
+    print(accuracy.HEADER, flush=True)
+    rows = accuracy.measure(args.run, calibration=args.calibration, qat=qat,
+                            progress=lambda line: print(line, flush=True))
+    accuracy.write(rows, args.run, calibration=args.calibration, qat_epochs=args.qat_epochs)
+    print(f"written to {os.path.join(args.run, 'accuracy.md')} and accuracy.json")
+    return 0
+
+
 def _qat(args):
     from keras_wht import quantization_aware
 
@@ -206,6 +232,15 @@ def build_parser():
     p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
                    help="keep the batch-norm statistics training left (default: recompute them after training)")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+
+    p = commands.add_parser("accuracy", help="the accuracy table of a `keras-wht train` run: Keras, TFLite float32, "
+                            "int8 with builtin and with custom ops, int8 after QAT")
+    p.add_argument("run", help="a folder `keras-wht train --out` wrote")
+    p.add_argument("--calibration", type=int, default=128,
+                   help="training images the int8 models are calibrated on (default 128)")
+    p.add_argument("--qat-epochs", type=int, default=3,
+                   help="epochs of quantization-aware fine-tuning for the QAT rows (keras-wht qat; default 3, "
+                        "0: no QAT rows)")
 
     p = commands.add_parser("qat", help="quantization-aware fine-tuning of a `keras-wht train` run, and its int8 "
                             "TFLite models (builtin and custom ops)")
@@ -291,6 +326,8 @@ def main(argv=None):
         return _train(args)
     if args.command == "convert":
         return _convert(args)
+    if args.command == "accuracy":
+        return _accuracy(args)
     if args.command == "bench":
         return _bench(args)
     if args.command == "qat":

@@ -20,12 +20,17 @@ def run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_the_table_of_a_run(run, capsys):
-    assert cli.main(["accuracy", str(run), "--calibration", "32"]) == 0
+    assert cli.main(["accuracy", str(run), "--calibration", "32", "--qat-epochs", "1"]) == 0
     printed = capsys.readouterr().out
     rows = json.loads((run / "accuracy.json").read_text())
     names = [row["name"] for row in rows]
     assert names == ["Keras", "TFLite float32, builtin ops", "TFLite float32, custom ops", "TFLite int8, builtin ops",
-                     "TFLite int8, custom ops"]
+                     "TFLite int8, custom ops", "TFLite int8 after QAT, builtin ops", "TFLite int8 after QAT, custom ops"]
+    # The QAT rows are the accuracies `keras-wht qat` measured on its files.
+    qat = json.loads((run / "qat" / "metrics.json").read_text())
+    assert rows[5]["accuracy"] == pytest.approx(qat["int8_test_accuracy"])
+    assert rows[6]["accuracy"] == pytest.approx(qat["int8_custom_test_accuracy"])
+    assert "int8 calibrated on 32 training images; QAT fine-tuned for 1 epochs" in (run / "accuracy.md").read_text()
     assert accuracy.HEADER in printed and accuracy.HEADER in (run / "accuracy.md").read_text()
     assert all(accuracy.markdown_row(row) in printed for row in rows)
     # Keras' row against an independent evaluation of the saved model on the run's test
@@ -38,8 +43,10 @@ def test_the_table_of_a_run(run, capsys):
     assert rows[0]["accuracy"] == pytest.approx(np.mean(np.argmax(model.predict(test, verbose=0), 1) == labels))
     for row in rows[1:3]:  # float32: Keras' numbers
         assert row["points"] == 0 and row["sqnr_db"] > 60 and row["max_difference"] < 1e-4
-    for row in rows[3:]:  # int8: close, not equal
+    for row in rows[3:5]:  # int8: close, not equal
         assert 20 < row["sqnr_db"] < 60 and abs(row["points"]) < 5, row
+    for row in rows[5:]:  # QAT changed the weights: further from the model it started from
+        assert row["sqnr_db"] < 60 and abs(row["points"]) < 10, row
 
 
 @pytest.mark.parametrize("make, message", [
@@ -50,3 +57,8 @@ def test_a_folder_that_is_not_a_run(tmp_path, capsys, make, message):
     assert cli.main(["accuracy", str(make(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert "keras-wht accuracy: `run`" in err and message in err
+
+
+def test_qat_epochs_must_be_a_count(run, capsys):
+    assert cli.main(["accuracy", str(run), "--qat-epochs", "-1"]) == 2
+    assert "`--qat-epochs` must be a positive integer, got -1." in capsys.readouterr().err
