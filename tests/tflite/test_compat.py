@@ -122,14 +122,20 @@ def test_layer_nodes_finds_a_layers_tensors_by_name_scope(dense):
         compat.layer_nodes(names, ["third"])
 
 
-def test_calibrate_only_gives_the_calibrated_float_model_and_quantize_calibrated_quantizes_it(dense):
-    from keras_wht.tflite.conversion import rewrite
-
-    converter = _converter(dense)
+def _calibrated(model):
+    """`model` converted with calibrate_only, calibrated on two inputs: all -2, all 3."""
+    converter = _converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([np.full((1, 4), v, np.float32)] for v in (-2.0, 3.0))
     compat.calibrate_only(converter)
     calibrated = compat.quietly(converter.convert)
+    return calibrated
+
+
+def test_calibrate_only_gives_the_calibrated_float_model_and_quantize_calibrated_quantizes_it(dense):
+    from keras_wht.tflite.conversion import rewrite
+
+    calibrated = _calibrated(dense)
     schema = compat.schema()
     graph = schema.ModelT.InitFromPackedBuf(bytearray(calibrated), 0).subgraphs[0]
     assert graph.tensors[int(graph.inputs[0])].type == schema.TensorType.FLOAT32
@@ -144,11 +150,7 @@ def test_quantize_calibrated_keeps_the_nodes_named_in_float():
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(3, name="second")(keras.layers.Dense(5, name="first")(inputs)))
-    converter = _converter(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([np.full((1, 4), v, np.float32)] for v in (-2.0, 3.0))
-    compat.calibrate_only(converter)
-    calibrated = compat.quietly(converter.convert)
+    calibrated = _calibrated(model)
     schema = compat.schema()
 
     def output_types(content):
