@@ -12,6 +12,7 @@ import io
 import os
 import re
 import sys
+import warnings
 
 import tensorflow as tf
 
@@ -79,7 +80,10 @@ def quantize_calibrated(content, float_nodes=()):
         convert = None
     if not callable(getattr(convert, "mlir_quantize", None)):
         raise _missing("quantize_calibrated", "tensorflow.lite.python.convert.mlir_quantize")
-    return convert.mlir_quantize(content, denylisted_nodes=list(float_nodes) or None)
+    with warnings.catch_warnings(), quiet_native_logs():  # it prints its settings on stderr
+        # Float inputs and outputs need no input statistics, which it would ask for.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        return convert.mlir_quantize(content, denylisted_nodes=list(float_nodes) or None)
 
 
 def calibrate_with_custom_ops(converter, registerers):
