@@ -51,7 +51,7 @@ def measure(run, *, calibration=CALIBRATION_SAMPLES, qat=None, progress=print):
     SQNR is against the Keras model QAT started from, whose weights it changed)."""
     import keras_wht.layers  # noqa: F401  (registers the layers for loading)
     from keras_wht import tflite
-    from keras_wht.tflite.verification import _sqnr_db
+    from keras_wht.tflite.verification import sqnr_db
 
     check(run)
     model = training.load_saved(os.path.join(run, "model.keras"), "run")
@@ -63,7 +63,7 @@ def measure(run, *, calibration=CALIBRATION_SAMPLES, qat=None, progress=print):
         out = tflite.Interpreter(model_content=content).predict(test, batch_size=64, progress=False)
         accuracy = float(np.mean(np.argmax(out, axis=1) == labels))
         rows.append({"name": name, "accuracy": accuracy, "points": 100 * (accuracy - rows[0]["accuracy"]),
-                     "sqnr_db": float(_sqnr_db(reference, out)),
+                     "sqnr_db": float(sqnr_db(reference, out)),
                      "max_difference": float(np.max(np.abs(reference - out)))})
         progress(markdown_row(rows[-1]))
 

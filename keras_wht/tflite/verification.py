@@ -72,7 +72,7 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
         # stays float) by the float tolerance.
         step = steps.get(detail["index"])
         if tolerance is None and integer and (step or has_int8):
-            sqnr = _sqnr_db(e, g)
+            sqnr = sqnr_db(e, g)
             if not sqnr >= MIN_SQNR_DB:
                 in_steps = f", {diff / step:.1f} output steps" if step else ""
                 raise ParityError(
@@ -96,8 +96,13 @@ def check_parity(model, content, *, inputs=None, quantize=None, tolerance=None, 
     return report
 
 
-def _sqnr_db(expected, got):
-    """10 log10(mean(expected^2) / mean((expected - got)^2)); inf when they are equal."""
+def sqnr_db(expected, got):
+    """The signal-to-quantization-noise ratio of `got` against `expected`, in dB:
+    10 log10(mean(expected^2) / mean((expected - got)^2)); inf when they are equal.
+
+    >>> float(round(sqnr_db(np.array([1.0, -1.0]), np.array([1.1, -0.9])), 6))
+    20.0
+    """
     noise = float(np.mean(np.square(expected.astype(np.float64) - got)))
     signal = float(np.mean(np.square(expected.astype(np.float64))))
     if noise == 0.0:
@@ -139,4 +144,4 @@ def _inputs(model, given, samples, seed):
     return [rng.standard_normal((samples, *s)).astype(np.float32) for s in shapes]
 
 
-__all__ = ["MIN_SQNR_DB", "POLICY_TOLERANCE", "ParityError", "TOLERANCE", "check_parity"]
+__all__ = ["MIN_SQNR_DB", "POLICY_TOLERANCE", "ParityError", "TOLERANCE", "check_parity", "sqnr_db"]

@@ -260,7 +260,7 @@ def test_a_nested_mixed_float16_model(rng):
 
 @pytest.mark.parametrize("custom_ops", [False, True])
 def test_mixed_float16_int8(custom_ops):
-    from keras_wht.tflite.verification import MIN_SQNR_DB, _sqnr_db
+    from keras_wht.tflite.verification import MIN_SQNR_DB, sqnr_db
 
     model = _policy_model("mixed_float16")
     x = _samples(64)
@@ -268,7 +268,7 @@ def test_mixed_float16_int8(custom_ops):
     want = np.asarray(model(x)).astype(np.float64)
     for runtime in RUNTIMES:
         got = tflite.Interpreter(model_content=content, runtime=runtime).predict(x, progress=False)
-        assert _sqnr_db(want, got) >= MIN_SQNR_DB, runtime  # 35 dB measured
+        assert sqnr_db(want, got) >= MIN_SQNR_DB, runtime  # 35 dB measured
     if not custom_ops:
         # (With custom ops the WHT layer last gives a float output, which check_parity
         # holds to the float tolerance although the convolution before it is int8.)

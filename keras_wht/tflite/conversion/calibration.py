@@ -113,10 +113,11 @@ def measured_ranges(calibrated, samples, model):
     `calibrated` (a calibrated float model), measured by running it on the calibration
     `samples` with every intermediate tensor kept.
 
-    TFLite's calibrator logs a tensor's values after the op that reads it has run; when
-    that op works in place (a batch norm's MUL, which overwrites its input), the range it
-    records for the input is the MUL's output's. After a WHT layer this is 3-6x too wide,
-    costing 2-8 points of int8 accuracy. Running with every tensor kept gives the true ones.
+    For a tensor that an op overwrites in place (a batch norm's MUL after a WHT layer),
+    TFLite's calibrator (TF 2.21) records the range of that op's output instead: 3-6x too
+    wide after the WHT layers of MobileNetV2 `paper-540k`, which cost the custom-op path 8
+    points of int8 accuracy (tests/tflite/test_quantization.py shows it on a small
+    network). Running with every tensor kept gives the true ranges.
     """
     from keras_wht.tflite.runtime.interpreter import Interpreter
 

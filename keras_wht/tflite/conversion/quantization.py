@@ -36,9 +36,9 @@ def int8(model, content, samples, io_dtype, *, custom_ops):
     The batch norm stays in float with its WHT layer because it scales each channel by
     1/sqrt(variance): quantizing the layer's output per tensor before that scaling
     leaves the channels of small variance a few int8 steps, which the scaling then
-    amplifies (1.2-2.5 steps RMS at the batch-norm MULs of MobileNetV2 paper-540k, 5-8
-    points of digits accuracy on the builtin path). The channel changes around a custom
-    op (pad, slice, mean) stay in float for the same reason: int8 there cost 2 points."""
+    amplifies (1.2-2.5 steps RMS at the batch-norm MULs of MobileNetV2 `paper-540k`, 4 to
+    8 points of digits accuracy). The channel changes around a custom op (pad, slice,
+    mean) stay in float with it for the same reason: int8 there cost 2 points more."""
     content = rewrite.with_ranges(content, calibration.measured_ranges(content, samples, model))
     names = sorted({layer.name for layer in walk_layers(model) if isinstance(layer, (WHT1D, WHT2D, SmoothThreshold))})
     # With custom ops a WHT layer may be its op alone, whose output need not be named after

@@ -366,10 +366,7 @@ def quantize_before_selection(content, codes):
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     names = {code.encode() for code in codes}
     selections = {schema.BuiltinOperator.STRIDED_SLICE, schema.BuiltinOperator.SLICE, schema.BuiltinOperator.RESHAPE}
-
-    def code(op):
-        oc = model.operatorCodes[op.opcodeIndex]
-        return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+    code = lambda op: _code(model, op)  # noqa: E731
 
     for graph in model.subgraphs:
         ops = list(graph.operators)
