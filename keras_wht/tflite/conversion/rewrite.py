@@ -26,9 +26,7 @@ def int8_interface(content, input_ranges, output_ranges):
     inputs, outputs = [int(t) for t in graph.inputs], [int(t) for t in graph.outputs]
     renamed, dropped, front, back = {}, set(), [], []
 
-    def code(op):
-        oc = model.operatorCodes[op.opcodeIndex]
-        return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+    code = lambda op: _code(model, op)  # noqa: E731
 
     def opcode(builtin, version):
         for index, oc in enumerate(model.operatorCodes):
@@ -207,10 +205,7 @@ def float_region(content, nodes, codes=()):
     custom = {code.encode() for code in codes}
     nodes = list(nodes) + [name(op) for op in ops if model.operatorCodes[op.opcodeIndex].customCode in custom]
     produced = {int(t) for op in ops for t in op.outputs} | {int(t) for t in graph.inputs}
-    consumers = {}
-    for op in ops:
-        for t in op.inputs if op.inputs is not None else []:
-            consumers.setdefault(int(t), []).append(op)
+    consumers = _consumers(ops)
 
     def sole_affine(tensor, builtin):
         after = consumers.get(tensor, [])
@@ -235,8 +230,18 @@ def float_region(content, nodes, codes=()):
 
 
 def _code(model, op):
+    """The builtin operator code of `op` (CUSTOM for custom operators)."""
     oc = model.operatorCodes[op.opcodeIndex]
     return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+
+def _consumers(ops):
+    """{tensor index: [the ops among `ops` that read it]}."""
+    consumers = {}
+    for op in ops:
+        for t in op.inputs if op.inputs is not None else []:
+            consumers.setdefault(int(t), []).append(op)
+    return consumers
 
 
 def int8_custom_operators(content, codes):
@@ -246,10 +251,6 @@ def int8_custom_operators(content, codes):
     quantization qualifies. Returns the model bytes."""
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     names = {code.encode() for code in codes}
-
-    def builtin(op, code):
-        oc = model.operatorCodes[op.opcodeIndex]
-        return max(oc.builtinCode, oc.deprecatedBuiltinCode) == code
 
     def int8_per_tensor(graph, index):
         tensor = graph.tensors[index]
@@ -273,8 +274,8 @@ def int8_custom_operators(content, codes):
             if before is None or len(after) != 1 or consumers.get(x) != [k] or x in outputs or y in outputs:
                 continue
             dequantize, quantize = ops[before], ops[after[0]]
-            if not (builtin(dequantize, schema.BuiltinOperator.DEQUANTIZE) and
-                    builtin(quantize, schema.BuiltinOperator.QUANTIZE) and
+            if not (_code(model, dequantize) == schema.BuiltinOperator.DEQUANTIZE and
+                    _code(model, quantize) == schema.BuiltinOperator.QUANTIZE and
                     int8_per_tensor(graph, int(dequantize.inputs[0])) and
                     int8_per_tensor(graph, int(quantize.outputs[0]))):
                 continue
@@ -370,10 +371,7 @@ def quantize_before_selection(content, codes):
 
     for graph in model.subgraphs:
         ops = list(graph.operators)
-        consumers = {}
-        for op in ops:
-            for t in op.inputs if op.inputs is not None else []:
-                consumers.setdefault(int(t), []).append(op)
+        consumers = _consumers(ops)
         outputs = {int(t) for t in graph.outputs}
         moves = []
         for op in ops:
