@@ -19,19 +19,17 @@ CALIBRATION_SAMPLES = 128
 
 
 def check(run):
-    """Raises ValueError naming `run` unless it is a `keras-wht train` folder with a model."""
-    if not os.path.isdir(run):
-        raise ValueError(f"`run` {run!r} is not a folder (a `keras-wht train --out` folder is wanted)")
-    for name in ("model.keras", "metrics.json"):
-        if not os.path.isfile(os.path.join(run, name)):
-            raise ValueError(f"`run` {run!r} has no {name}: give a folder a finished `keras-wht train` wrote")
+    """metrics.json of `run` as a dict; a ValueError naming `run` unless it is a finished
+    `keras-wht train` folder."""
+    from keras_wht import quantization_aware
+
+    return quantization_aware.read_run(run, name="run")
 
 
 def data(run, model, *, calibration=CALIBRATION_SAMPLES):
     """(test images, test labels, calibration images) of the run's data set, prepared as
     training prepared them (same split, size and channels)."""
-    with open(os.path.join(run, "metrics.json")) as f:
-        metrics = json.load(f)
+    metrics = check(run)
     (x_train, y_train), (x_test, y_test), _ = datasets.load(metrics["dataset"], seed=metrics.get("seed", 0))
     size = int(model.inputs[0].shape[1])
 
@@ -92,8 +90,7 @@ def markdown_row(row):
 
 
 def markdown(rows, run, *, calibration=CALIBRATION_SAMPLES, qat_epochs=None):
-    with open(os.path.join(run, "metrics.json")) as f:
-        metrics = json.load(f)
+    metrics = check(run)
     title = f"{metrics['model']} `{metrics.get('wht')}` on {metrics['dataset']} ({run})"
     how = (f"`keras-wht accuracy {run}`: test split of {metrics['dataset']} (seed {metrics.get('seed', 0)}); "
            f"int8 calibrated on {calibration} training images")

@@ -82,26 +82,26 @@ def fine_tune(run_dir, *, epochs=3, learning_rate=1e-4, batch_size=16, seed=None
     return metrics
 
 
-def read_run(run_dir):
+def read_run(run_dir, name="run_dir"):
     """metrics.json of the run folder `run_dir` as a dict, or a ValueError naming the folder
-    when it is not a finished `keras-wht train` run."""
+    (as the argument `name`) when it is not a finished `keras-wht train` run."""
     if not isinstance(run_dir, (str, os.PathLike)):
-        raise ValueError(f"`run_dir` must be a folder path, got {run_dir!r}")
+        raise ValueError(f"`{name}` must be a folder path, got {run_dir!r}")
     if not os.path.isdir(run_dir):
-        raise ValueError(f"`run_dir` {os.fspath(run_dir)!r} is not a folder: give a `keras-wht train` run folder")
+        raise ValueError(f"`{name}` {os.fspath(run_dir)!r} is not a folder: give a `keras-wht train` run folder")
     missing = [name for name in RUN_FILES if not os.path.isfile(os.path.join(run_dir, name))]
     if missing:
-        raise ValueError(f"`run_dir` {os.fspath(run_dir)!r} is not a finished `keras-wht train` run: it has no "
+        raise ValueError(f"`{name}` {os.fspath(run_dir)!r} is not a finished `keras-wht train` run: it has no "
                          f"{' and no '.join(missing)}")
     path = os.path.join(run_dir, "metrics.json")
     try:
         with open(path) as f:
             run = json.load(f)
     except ValueError as err:
-        raise ValueError(f"`run_dir` {os.fspath(run_dir)!r} holds a metrics.json that is not JSON: {err}") from err
+        raise ValueError(f"`{name}` {os.fspath(run_dir)!r} holds a metrics.json that is not JSON: {err}") from err
     lacking = [key for key in ("model", "wht", "dataset") if not isinstance(run, dict) or key not in run]
     if lacking:
-        raise ValueError(f"`run_dir` {os.fspath(run_dir)!r} holds a metrics.json without {', '.join(lacking)}: not "
+        raise ValueError(f"`{name}` {os.fspath(run_dir)!r} holds a metrics.json without {', '.join(lacking)}: not "
                          "one `keras-wht train` wrote")
     return run
 
