@@ -209,3 +209,32 @@ def test_plots_without_matplotlib_fail_before_the_benchmark(monkeypatch, tmp_pat
     err = capsys.readouterr().err
     assert err.count("the PNG plots need matplotlib: pip install matplotlib (or 'keras-wht[bench]')") == 2
     assert list(tmp_path.iterdir()) == []  # nothing measured, nothing written
+
+
+def test_op_profile_runs_each_operator_on_its_values_in_the_network():
+    from keras_wht import tflite
+    from keras_wht.bench import profile
+
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = WHT2D()(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    content = tflite.convert(model, custom_ops=custom_ops.available())
+    x = np.random.default_rng(0).standard_normal((1, 8, 8, 4)).astype(np.float32)
+    pieces = profile.split(content)
+    assert [p[0] for p in pieces] == tflite.operators(content)
+    # The first operator alone, fed the model's input, computes what it computes in the model.
+    values = profile._values(content, x, None)
+    name, tensor, piece, feeds = pieces[0]
+    it = tflite.Interpreter(model_content=piece)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    whole = tflite.Interpreter(model_content=content)
+    index = next(d["index"] for d in whole.get_tensor_details() if d["name"] == tensor)
+    assert name == "CONV_2D" and list(feeds.values()) == [whole.get_input_details()[0]["index"]]
+    np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]), values[index], rtol=1e-6)
+    result = profile.profile(content, x, repeats=2)
+    assert [o["op"] for o in result["ops"]] == tflite.operators(content)
+    assert all(o["ms"] > 0 for o in result["ops"]) and result["total_ms"] > 0
+    assert profile.by_operator(result)[0][2] == max(ms for _, _, ms in profile.by_operator(result))

@@ -125,7 +125,7 @@ void Pack(const Wht2DShape& s, const float* scale, const float* threshold, Isa i
   packed->out_norm = norm;
   if (s.per_channel) {
     // Whole chunks: the last, partial chunk of channels reads a chunk's worth of parameters.
-    const int64_t padded = RoundUp(s.channels, ChannelChunk(s.channels, static_cast<int>(width)));
+    const int64_t padded = RoundUp(s.channels, ChannelChunk(s, static_cast<int>(width)));
     packed->scale.assign(n * padded, 0.0f);
     packed->threshold.assign(n * padded, 0.0f);
     for (int64_t p = 0; p < n; ++p)
@@ -148,7 +148,7 @@ int64_t WorkItems(const Wht1DShape& s, Isa) { return s.rows; }
 
 int64_t WorkItems(const Wht2DShape& s, Isa isa) {
   const int64_t tiles = RoundUp(s.height, s.block_h) / s.block_h * (RoundUp(s.width, s.block_w) / s.block_w);
-  const int64_t chunk = ChannelChunk(s.channels, VectorWidth(isa));
+  const int64_t chunk = ChannelChunk(s, VectorWidth(isa));
   return int64_t{s.batch} * tiles * ((s.channels + chunk - 1) / chunk);
 }
 
@@ -158,15 +158,15 @@ size_t ScratchFloats(const Wht1DShape& s, Isa isa) {
   return static_cast<size_t>(std::max<int64_t>(s.block, width) + RoundUp(RoundUp(s.channels, s.block), width));
 }
 
-// 2-D: one tile chunk's passes plus a zero-padded copy of it.
+// 2-D: one tile chunk (its passes, or a zero-padded copy transformed in place).
 size_t ScratchFloats(const Wht2DShape& s, Isa isa) {
-  return static_cast<size_t>(2 * int64_t{s.block_h} * s.block_w * ChannelChunk(s.channels, VectorWidth(isa)));
+  return static_cast<size_t>(int64_t{s.block_h} * s.block_w * ChannelChunk(s, VectorWidth(isa)));
 }
 
 int64_t ItemSize(const Wht1DShape& s, Isa) { return s.channels; }
 
 int64_t ItemSize(const Wht2DShape& s, Isa isa) {
-  return int64_t{s.block_h} * s.block_w * ChannelChunk(s.channels, VectorWidth(isa));
+  return int64_t{s.block_h} * s.block_w * ChannelChunk(s, VectorWidth(isa));
 }
 
 void Run(const Wht1DShape& s, const Packed& p, const float* in, float* out, int64_t begin, int64_t end,

@@ -69,11 +69,20 @@ struct PackedView {
 void Pack(const Wht1DShape& shape, const float* scale, const float* threshold, Isa isa, Packed* packed);
 void Pack(const Wht2DShape& shape, const float* scale, const float* threshold, Isa isa, Packed* packed);
 
-// The 2-D kernels take the channels in chunks of this many floats (whole vectors).
-inline int64_t ChannelChunk(int64_t channels, int vector_width) {
+// The 2-D kernels take the channels in chunks of this many floats (whole vectors): up to
+// 64, fewer for large tiles, so that a chunk's tile (and its copy) stays in a core's L2
+// cache through the transform's passes (kChunkBytes), and never less than one vector.
+constexpr int64_t kChunkBytes = 256 * 1024;
+inline int64_t ChannelChunk(int64_t channels, int vector_width, int64_t tile) {
   const int64_t whole = channels < 1 ? vector_width : (channels + vector_width - 1) / vector_width * vector_width;
-  const int64_t most = vector_width > 64 ? vector_width : 64;
+  const int64_t line = vector_width > 16 ? vector_width : 16;  // a 64-byte cache line of floats, at least
+  int64_t most = kChunkBytes / (4 * (tile > 0 ? tile : 1)) / vector_width * vector_width;
+  if (most > 64) most = 64;
+  if (most < line) most = line;
   return whole < most ? whole : most;
+}
+inline int64_t ChannelChunk(const Wht2DShape& s, int vector_width) {
+  return ChannelChunk(s.channels, vector_width, int64_t{s.block_h} * s.block_w);
 }
 
 int64_t WorkItems(const Wht1DShape& shape, Isa isa);

@@ -337,14 +337,16 @@ struct Impl {
                     int64_t end, float* scratch) {
     const int64_t H = s.height, Wd = s.width, C = s.channels;
     const int bh = s.block_h, bw = s.block_w;
-    const int64_t E = ChannelChunk(C, W), padded_c = (C + E - 1) / E * E;
+    const int64_t E = ChannelChunk(s, W), padded_c = (C + E - 1) / E * E;
     const int L = Log2(int64_t{bh} * bw), bits_w = Log2(bw), K = static_cast<int>(E / W);
-    float* staging = scratch + (int64_t{1} << L) * E;
+    // Small tiles: ask for the next item's lines now (its positions lie a row of channels
+    // apart, a pattern the hardware prefetchers miss); a large tile's would evict this one's.
+    const bool prefetch = (int64_t{bh} * bw) * E <= 4096;
     for (int64_t item = begin; item < end; ++item) {
       const TileItem t = Decode(s, item, E);
       const Params prm = s.per_channel ? Params{pk.scale + t.c0, pk.threshold + t.c0, padded_c, W, pk.out_norm}
                                        : Params{pk.scale, pk.threshold, W, 0, pk.out_norm};
-      if (item + 1 < end) Prefetch(s, in, out, Decode(s, item + 1, E));
+      if (prefetch && item + 1 < end) Prefetch(s, in, out, Decode(s, item + 1, E));
       if (t.width == E && t.h0 + bh <= H && t.w0 + bw <= Wd) {
         const Layout src = {const_cast<float*>(in) + t.corner, Wd * C, C, bits_w};
         const Layout dst = {out + t.corner, Wd * C, C, bits_w};
@@ -352,20 +354,25 @@ struct Impl {
         Group(src, dst, add, L, K, 0, prm, scratch);
         continue;
       }
+      // Edge tiles and partial chunks: a zero-padded copy in `scratch`, transformed in place.
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
-          float* to = staging + (int64_t{i} * bw + j) * E;
-          const bool inside = t.h0 + i < H && t.w0 + j < Wd;
-          const float* from = inside ? in + t.corner + (int64_t{i} * Wd + j) * C : nullptr;
-          for (int64_t c = 0; c < E; ++c) to[c] = inside && c < t.width ? from[c] : 0.0f;
+          float* to = scratch + (int64_t{i} * bw + j) * E;
+          int64_t c = 0;
+          if (t.h0 + i < H && t.w0 + j < Wd) {
+            const float* from = in + t.corner + (int64_t{i} * Wd + j) * C;
+            for (; c + W <= t.width; c += W) V::Store(to + c, V::Load(from + c));
+            for (; c < t.width; ++c) to[c] = from[c];
+          }
+          for (; c < E; ++c) to[c] = 0.0f;
         }
-      const Layout buf = {staging, 0, E, L};
+      const Layout buf = {scratch, 0, E, L};
       Group(buf, buf, Layout{nullptr, 0, 0, 0}, L, K, 0, prm, scratch);
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
           if (t.h0 + i >= H || t.w0 + j >= Wd) continue;
           const int64_t at = t.corner + (int64_t{i} * Wd + j) * C;
-          CopyOut(out + at, staging + (int64_t{i} * bw + j) * E, s.residual ? in + at : nullptr, t.width);
+          CopyOut(out + at, scratch + (int64_t{i} * bw + j) * E, s.residual ? in + at : nullptr, t.width);
         }
     }
   }

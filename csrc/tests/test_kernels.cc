@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "keras_wht/kernels.h"
@@ -78,6 +79,18 @@ void Test2D(Isa isa) {
           Check(what, s, Random(params, 0.5f, 2.0f), Random(params, 0.0f, 0.3f),
                 Random(size_t(2) * hw[0] * hw[1] * c, -2, 2), isa);
         }
+  // A tile of 2048 positions: the channels go in chunks narrower than 64 (ChannelChunk),
+  // here two of them, the second partial; one whole tile and edge tiles.
+  for (int flags = 0; flags < 4; ++flags)
+    for (auto& hw : {std::pair<int, int>{64, 40}}) {
+      keras_wht::Wht2DShape s{1, hw.first, hw.second, 40, 64, 32, (flags & 1) != 0, (flags & 2) != 0};
+      const size_t params = size_t(64) * 32 * (s.per_channel ? 40 : 1);
+      char what[160];
+      snprintf(what, sizeof what, "2d %dx%dx40 block 64x32 per_channel=%d residual=%d", hw.first, hw.second,
+               flags & 1, flags >> 1);
+      Check(what, s, Random(params, 0.5f, 2.0f), Random(params, 0.0f, 0.3f),
+            Random(size_t(hw.first) * hw.second * 40, -2, 2), isa);
+    }
 }
 
 // Saturated tanh and large inputs: the approximation must hold over the whole range.

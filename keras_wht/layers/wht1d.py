@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras_wht import _checks, ops
 from keras_wht._keras import register
 from keras_wht.layers.binary_layer import BinaryLayer
-from keras_wht.ops.fwht import fitted_block_size, padded_length
+from keras_wht.ops.fwht import fitted_block_size, padded_length, shape_target
 
 
 @register
@@ -114,8 +114,8 @@ class WHT1D(BinaryLayer):
 
     def core(self, x):
         y = ops.fwht(x, -1, block_size=self._block, order=self.order)
-        blocks = tf.reshape(y, tf.concat([tf.shape(y)[:-1], [y.shape[-1] // self._block, self._block]], 0))
-        y = tf.reshape(self.smooth_threshold(blocks), tf.shape(y))
+        blocks = tf.reshape(y, shape_target(y, last=(y.shape[-1] // self._block, self._block)))
+        y = tf.reshape(self.smooth_threshold(blocks), shape_target(y))
         y = ops.fwht(y, -1, block_size=self._block, order=self.order)
         if y.shape[-1] != x.shape[-1]:  # the zero padding up to a whole block
             y = y[..., : x.shape[-1]]

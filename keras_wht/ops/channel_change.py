@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_wht import _checks
+from keras_wht.ops.fwht import shape_target
 
 
 def window_offsets(channels_in, window, count):
@@ -43,7 +44,7 @@ def change_channels(x, channels, *, window=None):
         return x
     if channels < c_in:
         group = c_in // channels
-        groups = tf.reshape(x[..., : group * channels], tf.concat([tf.shape(x)[:-1], [channels, group]], 0))
+        groups = tf.reshape(x[..., : group * channels], shape_target(x, last=(channels, group)))
         y = tf.reduce_mean(groups, axis=-1)
         y.set_shape(x.shape[:-1].concatenate([channels]))
         return y

@@ -168,19 +168,25 @@ def _along_axis(x, ax, b, order, scale, method):
     else:
         target = [-1 if outer is None else outer, b, -1 if inner is None else inner]
     y3 = _hadamard_middle(tf.reshape(x, target), b, inner, order, scale, method)
-    return tf.reshape(y3, _shape_of(x))
+    return tf.reshape(y3, shape_target(x))
 
 
 def _product(dims):
     return None if None in dims else math.prod(dims)
 
 
-def _shape_of(x):
-    """x's shape as a reshape target that keeps every static dimension."""
+def shape_target(x, last=None):
+    """x's shape, its last axis replaced by the dimensions `last` when given, as a reshape
+    target that keeps every static dimension: a constant list with at most one -1 where
+    it can be. TFLite then knows every tensor's shape before running (a target computed
+    from tf.shape makes the tensors after it dynamic, and XNNPACK skips those)."""
     dims = x.shape.as_list()
+    if last is not None:
+        dims = dims[:-1] + list(last)
     if dims.count(None) <= 1:
         return [-1 if d is None else d for d in dims]
-    return tf.shape(x)
+    head = tf.shape(x) if last is None else tf.shape(x)[:-1]
+    return head if last is None else tf.concat([head, list(last)], 0)
 
 
 def choose_method(b, inner):
@@ -222,7 +228,7 @@ def _kronecker(x3, b, inner, scale):
     y = _dense(tf.reshape(x3, [-1, c, r]), hadamard_matrix(c), inner)
     y = _dense(tf.reshape(y, [-1, a, c * r]), hadamard_matrix(a) * scale,
                None if inner is None else c * inner)
-    return tf.reshape(y, _shape_of(x3))
+    return tf.reshape(y, shape_target(x3))
 
 
 def _butterfly(x3, b, scale):
@@ -234,5 +240,5 @@ def _butterfly(x3, b, scale):
         u, v = tf.unstack(tf.reshape(y, tf.stack([s[0], b // (2 * half), 2, half * s[2]])), axis=2)
         y = tf.stack([u + v, u - v], axis=2)
         half *= 2
-    y = tf.reshape(y, _shape_of(x3))
+    y = tf.reshape(y, shape_target(x3))
     return y * scale if scale != 1.0 else y

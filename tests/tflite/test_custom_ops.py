@@ -264,3 +264,19 @@ def test_int8_lone_layer_stays_float(rng):
     assert tflite.operators(content) == ["KerasWht2D"] and output_step(content) == 0.0
     report = tflite.check_parity(model, content, inputs=data, quantize="int8")
     assert max(report.values()) <= 1e-4  # the float bound
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+def test_a_widening_layer_runs_its_op_on_the_input_channels(strides, rng):
+    # Widening repeats input channels, so the op transforms the 3 input channels and the
+    # copies are made after it and the pooling; the numbers are Keras' all the same.
+    model = _model(WHT2D(filters=8, strides=strides), (6, 6, 3), rng)
+    content = tflite.convert(model, custom_ops=True)
+    ops = tflite.operators(content)
+    assert ops.index("KerasWht2D") < ops.index("CONCATENATION")
+    it = tflite.Interpreter(model_content=content)
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(it.predict(x, progress=False), np.asarray(model(x)), atol=1e-5)
+    per_channel = tflite.operators(tflite.convert(_model(WHT2D(filters=8, per_channel=True), (6, 6, 3), rng),
+                                                  custom_ops=True))
+    assert per_channel.index("KerasWht2D") > per_channel.index("CONCATENATION"), "its channels differ: grown first"

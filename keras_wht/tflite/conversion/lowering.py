@@ -7,6 +7,12 @@ marker as a CUSTOM operator named after it (k its first input), and `replace_mar
 swaps marker k for a KerasWht1D or KerasWht2D operator with the options and trained
 parameters of the layer planned as k. The layers themselves know nothing of this: the
 swap is an attribute of the layer object, set here and removed when the block ends.
+
+A WHT2D layer that widens its input with parameters shared by all channels lowers in a
+cheaper order that computes the same numbers: its op and pooling run on the input's
+channels and the copies are made after them. Widening only repeats input channels, and
+a repeated channel transforms and pools as its original does, so the op does
+C_in / filters of the work (half, in ResNet20's stride-2 blocks).
 """
 
 import contextlib
@@ -19,6 +25,7 @@ import tensorflow as tf
 
 from keras_wht._keras import walk_layers
 from keras_wht.layers import WHT1D, WHT2D
+from keras_wht.ops.channel_change import change_channels
 from keras_wht.ops.hadamard import natural_order
 from keras_wht.tflite import contract
 from keras_wht.tflite.conversion import rewrite
@@ -88,15 +95,29 @@ def markers(model):
             if p.reason is None:
                 # In the instance's own dict, past Keras' attribute tracking; popped below.
                 vars(p.layer)["core"] = functools.partial(_marker, float(key))
+                if isinstance(p.layer, WHT2D) and not p.layer.per_channel:
+                    vars(p.layer)["call"] = functools.partial(_widened_after, p.layer, float(key))
                 marked.append(p.layer)
         yield plans
     finally:
         for layer in marked:
             vars(layer).pop("core", None)
+            vars(layer).pop("call", None)
 
 
 def _marker(key, x):
     return tf.math.igamma(tf.constant(key, dtype=x.dtype), x)
+
+
+def _widened_after(layer, key, inputs, **kwargs):
+    """WHT2D.call of a layer with shared parameters, with a channel growth moved after the
+    op and the pooling (residual layers never change their channel count)."""
+    if layer._filters <= inputs.shape[-1]:
+        return type(layer).call(layer, inputs, **kwargs)
+    y = _marker(key, inputs)
+    if layer.strides != (1, 1):
+        y = tf.nn.avg_pool2d(y, layer.strides, layer.strides, "SAME")
+    return change_channels(y, layer._filters)
 
 
 def replace_markers(content, plans):
