@@ -6,8 +6,8 @@
 // same transform again. The 2-D WHT of a tile is such a transform, because
 // H_bh (x) H_bw = H_(bh*bw) in natural order: the tile's positions are the positions,
 // the channels the lanes. The butterfly stages commute, so they run in passes of up to
-// three stages held in registers, the first reading the input and the last writing the
-// output. This file must not define functions of standard-library templates (they could
+// V::kMaxStages stages held in registers, the first reading the input and the last
+// writing the output. This file must not define functions of standard-library templates (they could
 // be compiled with the unit's instruction set and shared with other units).
 #ifndef KERAS_WHT_KERNELS_IMPL_H_
 #define KERAS_WHT_KERNELS_IMPL_H_
@@ -67,12 +67,13 @@ struct Impl {
     }
   }
 
-  // q butterfly stages between the lanes of x (strides 1, 2, 4 lanes).
+  // q butterfly stages between the lanes of x (strides 1, 2, 4, 8 lanes).
   static inline T InRegister(T x, int q) {
     // Lane j becomes x[j ^ S] + x[j] where bit S of j is clear, x[j ^ S] - x[j] where set.
     if (W > 1 && q > 0) x = V::Add(V::template Negate<1>(x), V::template Flip<1>(x));
     if (W > 2 && q > 1) x = V::Add(V::template Negate<2>(x), V::template Flip<2>(x));
     if (W > 4 && q > 2) x = V::Add(V::template Negate<4>(x), V::template Flip<4>(x));
+    if (W > 8 && q > 3) x = V::Add(V::template Negate<8>(x), V::template Flip<8>(x));
     return x;
   }
 
@@ -168,26 +169,28 @@ struct Impl {
       }
   }
 
-  // A pass of `stages` (0 to 3) butterfly stages, with addresses by stride where the
-  // layouts allow. kFused: the stages, the threshold, the stages again.
+  // A pass of `stages` (0 to kMaxStages) butterfly stages, with addresses by stride where
+  // the layouts allow. kFused: the stages, the threshold, the stages again.
+  template <bool kFused, bool kLinear>
+  static void PassOfLayout(int stages, const Layout& from, const Layout& to, const Layout& add, int64_t g, int K,
+                           int64_t S, int q, const Params& prm) {
+    switch (stages) {
+      case 0: return Pass<1, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      case 1: return Pass<2, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      case 2: return Pass<4, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      case 3: return Pass<8, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      default:
+        if constexpr (kMaxStages >= 4) return Pass<16, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+    }
+  }
+
   template <bool kFused = false>
   static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int L, int K,
                      int64_t S, int q, const Params& prm) {
     const int64_t g = int64_t{1} << L;
-    if (from.Linear(L) && to.Linear(L) && add.Linear(L)) {
-      switch (stages) {
-        case 0: return Pass<1, true, kFused>(from, to, add, g, K, S, q, prm);
-        case 1: return Pass<2, true, kFused>(from, to, add, g, K, S, q, prm);
-        case 2: return Pass<4, true, kFused>(from, to, add, g, K, S, q, prm);
-        default: return Pass<8, true, kFused>(from, to, add, g, K, S, q, prm);
-      }
-    }
-    switch (stages) {
-      case 0: return Pass<1, false, kFused>(from, to, add, g, K, S, q, prm);
-      case 1: return Pass<2, false, kFused>(from, to, add, g, K, S, q, prm);
-      case 2: return Pass<4, false, kFused>(from, to, add, g, K, S, q, prm);
-      default: return Pass<8, false, kFused>(from, to, add, g, K, S, q, prm);
-    }
+    if (from.Linear(L) && to.Linear(L) && add.Linear(L))
+      return PassOfLayout<kFused, true>(stages, from, to, add, g, K, S, q, prm);
+    return PassOfLayout<kFused, false>(stages, from, to, add, g, K, S, q, prm);
   }
 
   // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
@@ -215,14 +218,13 @@ struct Impl {
     }
   }
 
-  // The most butterfly stages one pass holds in registers: 2**3 vectors (AVX2 has 16
-  // registers; 2**4 spills, and measured no faster).
-  static constexpr int kMaxStages = 3;
+  // The most butterfly stages one pass holds in registers (simd.h).
+  static constexpr int kMaxStages = V::kMaxStages;
 
   // Stages of pass n when L stages are split into `passes` passes as evenly as possible.
   static int PassStages(int L, int passes, int n) { return L / passes + (n < L % passes ? 1 : 0); }
 
-  // The unnormalised WHT of rows of n floats, in place: passes of up to three stages.
+  // The unnormalised WHT of rows of n floats, in place: passes of up to kMaxStages stages.
   static void Fwht(float* data, int64_t rows, int n) {
     const int lanes = n < W ? n : W;
     const int L = Log2(n / lanes), q = Log2(lanes);

@@ -49,7 +49,7 @@ void Check(const char* what, const Shape& shape, const std::vector<float>& scale
 
 void Test1D(Isa isa) {
   const int channels[] = {1, 3, 8, 13, 64, 100, 1024};
-  const int blocks[] = {1, 2, 4, 8, 16, 64, 128, 1024};
+  const int blocks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 2048};
   for (int c : channels)
     for (int b : blocks)
       for (int residual = 0; residual < 2; ++residual) {
@@ -107,7 +107,7 @@ void TestNan(Isa isa) {
 
 // The transform alone against H_n x by its definition.
 void TestFwht(Isa isa) {
-  for (int n : {1, 2, 4, 8, 16, 64, 512, 2048}) {
+  for (int n : {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 2048, 4096}) {
     std::vector<float> x = Random(size_t(3) * n, -1, 1), y = x;
     keras_wht::Fwht(y.data(), 3, n, isa);
     double worst = 0;
@@ -128,7 +128,7 @@ void TestFwht(Isa isa) {
 
 int main() {
   int tested = 0;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kNeon}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
     if (!keras_wht::IsaSupported(isa)) continue;
     ++tested;
     Test1D(isa);

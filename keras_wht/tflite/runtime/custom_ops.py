@@ -59,7 +59,7 @@ def available():
 
 
 def isa():
-    """The instruction set the kernels use on this CPU: "avx2", "neon" or "scalar"."""
+    """The instruction set the kernels use on this CPU: "avx512", "avx2", "neon" or "scalar"."""
     return library().KerasWht_Isa().decode()
 
 
