@@ -29,6 +29,13 @@ def test_the_kernels_are_built_where_make_test_builds_them():
     assert custom_ops.isa() in ("avx512", "avx2", "neon", "scalar")
 
 
+def test_the_thread_pool_is_pthreadpool_where_the_build_finds_it():
+    # `make test` installs libpthreadpool-dev, so a build there finds it.
+    assert custom_ops.thread_pool() in ("pthreadpool", "built-in")
+    if os.environ.get("KERAS_WHT_REQUIRE_KERNELS") == "1" and os.path.exists("/usr/include/pthreadpool.h"):
+        assert custom_ops.thread_pool() == "pthreadpool"
+
+
 @pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
 def test_layer_parity_with_custom_ops(name, make, shape, rng):
     layer = make()
