@@ -7,8 +7,8 @@
 //
 //   T           the register type, kWidth float lanes
 //   load/store  unaligned
-//   Flip<S>(x)  x with lanes j and j ^ S exchanged (S < kWidth): in-register butterflies
-//   Negate<S>(x) x with the lanes whose index has bit S set negated (S < kWidth)
+//   LaneButterfly<S>(x)  a butterfly stage between the lanes of x, S < kWidth: lane j
+//               becomes x[j ^ S] + x[j] where j & S is 0, x[j ^ S] - x[j] where not
 //   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
 //   MinOr(x, c) likewise min(x, c)
 //   kMaxStages  butterfly stages one pass holds in registers (2**kMaxStages vectors)
@@ -35,8 +35,7 @@ struct VecScalar {
   static inline T CopySign(T magnitude, T sign) { return copysignf(magnitude, sign); }
   static inline T MaxOr(T x, T c) { return x < c ? c : x; }
   static inline T MinOr(T x, T c) { return x > c ? c : x; }
-  template <int S> static inline T Flip(T x) { return x; }
-  template <int S> static inline T Negate(T x) { return x; }
+  template <int S> static inline T LaneButterfly(T x) { return x; }  // never called: one lane
 };
 
 }  // namespace keras_wht
@@ -84,7 +83,9 @@ struct VecAvx2 {
     if (S == 1) return _mm256_xor_ps(x, _mm256_setr_ps(0, n, 0, n, 0, n, 0, n));
     if (S == 2) return _mm256_xor_ps(x, _mm256_setr_ps(0, 0, n, n, 0, 0, n, n));
     return _mm256_xor_ps(x, _mm256_setr_ps(0, 0, 0, 0, n, n, n, n));
-  }};
+  }
+  template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+};
 }  // namespace keras_wht
 #endif
 
@@ -111,7 +112,7 @@ struct VecAvx512 {
     return _mm512_fmadd_ps(_mm512_fnmadd_ps(b, q, a), r, q);
   }
   static inline T MulAdd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
-  static inline T Abs(T x) { return _mm512_castsi512_ps(_mm512_and_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff))); }
+  static inline T Abs(T x) { return _mm512_abs_ps(x); }
   static inline T CopySign(T magnitude, T sign) {
     // Bitwise mask ? magnitude : sign (truth table 0xCA), mask = all but the sign bit.
     return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32(0x7fffffff), _mm512_castps_si512(magnitude),
@@ -126,10 +127,11 @@ struct VecAvx512 {
     if (S == 4) return _mm512_shuffle_f32x4(x, x, 0xB1);          // 128-bit blocks 1 0 3 2
     return _mm512_shuffle_f32x4(x, x, 0x4E);                      // S == 8: 128-bit blocks 2 3 0 1
   }
-  // Negated by a masked subtraction from zero (0 - x), in the add units.
-  template <int S> static inline T Negate(T x) {
+  // One shuffle and one FMA: x * (+-1) + Flip<S>(x), exact.
+  template <int S> static inline T LaneButterfly(T x) {
     const __mmask16 k = S == 1 ? 0xAAAA : S == 2 ? 0xCCCC : S == 4 ? 0xF0F0 : 0xFF00;
-    return _mm512_mask_sub_ps(x, k, _mm512_setzero_ps(), x);
+    const T signs = _mm512_mask_blend_ps(k, _mm512_set1_ps(1.0f), _mm512_set1_ps(-1.0f));
+    return _mm512_fmadd_ps(x, signs, Flip<S>(x));
   }
 };
 }  // namespace keras_wht
@@ -166,7 +168,9 @@ struct VecNeon {
     static const uint32_t kTwo[4] = {0, 0, 0x80000000u, 0x80000000u};
     const uint32x4_t mask = vld1q_u32(S == 1 ? kOne : kTwo);
     return vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(x), mask));
-  }};
+  }
+  template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+};
 }  // namespace keras_wht
 #endif
 
