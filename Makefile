@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The kernels must build here: a failed build is an error, not a package without them.
 export KERAS_WHT_REQUIRE_KERNELS ?= 1
 
-.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench accuracy clean
+.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench bench-peers accuracy clean
 
 apt-packages:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
@@ -79,13 +79,24 @@ test-device: $(addprefix test-device-,$(DEVICE_RUNTIMES))
 # Made by pattern rules, so make would delete them as intermediate files after the run.
 .PRECIOUS: .venv-device-%/bin/python
 
-# The README's benchmark tables and plot (into docs/bench), then the formulation and kernel benchmarks.
-bench: install
+# The CPU fast Walsh-Hadamard transforms benchmarks/fwht_peers.py compares against, in the
+# venv for `make bench` only. ffht-unofficial builds from source and needs numpy and
+# pybind11 without declaring them; a peer that fails to install is left out (the benchmark
+# says so).
+bench-peers: install
+	$(BIN)/pip install --quiet pybind11
+	$(BIN)/pip install --quiet --no-build-isolation ffht-unofficial || echo "ffht-unofficial did not install: fwht_peers.py skips it"
+	$(BIN)/pip install --quiet fht-cpu || echo "fht-cpu did not install: fwht_peers.py skips it"
+
+# The README's benchmark tables and plot (into docs/bench), then the formulation and kernel
+# benchmarks, and the transform against its CPU peers (docs/bench/bench-fwht.md).
+bench: install bench-peers
 	$(BIN)/keras-wht bench layers --threads 1,2 --out docs/bench
 	$(BIN)/keras-wht bench layers --size paper --batch 10 --threads 1,2 --out docs/bench/paper-batch10
 	$(BIN)/keras-wht bench models --paths builtin,custom --out docs/bench
 	$(BIN)/python benchmarks/fwht_formulations.py
 	$(BIN)/python benchmarks/tflite_layers.py
+	$(BIN)/python benchmarks/fwht_peers.py
 
 # docs/bench/accuracy.md, which docs/TFLITE.md quotes: MobileNetV2 paper-540k trained on
 # digits with the README's recipe (seed 0), and `keras-wht accuracy`'s table for the run.

@@ -59,4 +59,4 @@ def _version(dist):
 def _kernels():
     from keras_wht.tflite.runtime import custom_ops
 
-    return f"built ({custom_ops.isa()})" if custom_ops.available() else None
+    return f"built ({custom_ops.isa()}, {custom_ops.thread_pool()} threads)" if custom_ops.available() else None

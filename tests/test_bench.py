@@ -45,6 +45,7 @@ def test_layers_report_follows_the_schema(layers_run):
     jsonschema.validate(doc, report.SCHEMA)
     assert doc["kind"] == "layers" and doc["settings"]["size"] == "tiny"
     assert doc["environment"]["kernels"] == custom_ops.isa()
+    assert doc["environment"]["thread_pool"] == custom_ops.thread_pool()
 
 
 def test_layers_report_has_a_row_per_case_model_path_and_thread_count(layers_run):

@@ -22,7 +22,7 @@ def test_info_json(capsys):
     from keras_wht.tflite.runtime import custom_ops
 
     if custom_ops.available():
-        assert data["custom_op_kernels"] == f"built ({custom_ops.isa()})"
+        assert data["custom_op_kernels"] == f"built ({custom_ops.isa()}, {custom_ops.thread_pool()} threads)"
     else:
         assert data["custom_op_kernels"] is None
 

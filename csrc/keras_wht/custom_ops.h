@@ -43,8 +43,12 @@ KERAS_WHT_EXPORT void KerasWht_RegisterWith(void* resolver, void* add_custom);
 // power of two): the transform alone, e.g. to measure it. Returns 0, or -1 for bad n.
 KERAS_WHT_EXPORT int KerasWht_Fwht(float* data, int64_t rows, int n);
 
-// The instruction set the kernels use on this CPU: "avx2", "neon" or "scalar".
+// The instruction set the kernels use on this CPU: "avx512", "avx2", "neon" or "scalar".
 KERAS_WHT_EXPORT const char* KerasWht_Isa(void);
+
+// The pool the ops' threads come from: "pthreadpool" where the build found it, else
+// "built-in" (the library's own pool).
+KERAS_WHT_EXPORT const char* KerasWht_ThreadPool(void);
 #ifdef __cplusplus
 }  // extern "C"
 #endif

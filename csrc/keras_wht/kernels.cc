@@ -18,6 +18,7 @@ namespace internal {
 KERAS_WHT_DECLARE(Scalar)
 #if defined(__x86_64__) || defined(_M_X64)
 KERAS_WHT_DECLARE(Avx2)
+KERAS_WHT_DECLARE(Avx512)
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
 KERAS_WHT_DECLARE(Neon)
@@ -37,6 +38,12 @@ bool CpuHas(Isa isa) {
 #else
       return false;
 #endif
+    case Isa::kAvx512:
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+      return __builtin_cpu_supports("avx512f");
+#else
+      return false;
+#endif
     case Isa::kNeon:
 #if defined(__aarch64__) && defined(__ARM_NEON)
       return true;
@@ -48,10 +55,13 @@ bool CpuHas(Isa isa) {
 }
 
 Isa Detect() {
-  Isa best = CpuHas(Isa::kAvx2) ? Isa::kAvx2 : CpuHas(Isa::kNeon) ? Isa::kNeon : Isa::kScalar;
+  Isa best = CpuHas(Isa::kAvx512) ? Isa::kAvx512
+             : CpuHas(Isa::kAvx2) ? Isa::kAvx2
+             : CpuHas(Isa::kNeon) ? Isa::kNeon
+                                  : Isa::kScalar;
   const char* wanted = getenv("KERAS_WHT_ISA");
   if (wanted != nullptr) {
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kNeon})
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon})
       if (strcmp(wanted, IsaName(isa)) == 0 && CpuHas(isa)) return isa;
   }
   return best;
@@ -92,6 +102,7 @@ bool IsaSupported(Isa isa) { return CpuHas(isa); }
 const char* IsaName(Isa isa) {
   switch (isa) {
     case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
     case Isa::kNeon: return "neon";
     default: return "scalar";
   }
@@ -100,6 +111,7 @@ const char* IsaName(Isa isa) {
 int VectorWidth(Isa isa) {
   switch (isa) {
     case Isa::kAvx2: return 8;
+    case Isa::kAvx512: return 16;
     case Isa::kNeon: return 4;
     default: return 1;
   }
@@ -175,6 +187,7 @@ void Run(const Wht1DShape& s, const Packed& p, const float* in, float* out, int6
   switch (p.isa) {
 #if defined(__x86_64__) || defined(_M_X64)
     case Isa::kAvx2: return internal::Run1DAvx2(s, v, in, out, begin, end, scratch);
+    case Isa::kAvx512: return internal::Run1DAvx512(s, v, in, out, begin, end, scratch);
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
     case Isa::kNeon: return internal::Run1DNeon(s, v, in, out, begin, end, scratch);
@@ -189,6 +202,7 @@ void Run(const Wht2DShape& s, const Packed& p, const float* in, float* out, int6
   switch (p.isa) {
 #if defined(__x86_64__) || defined(_M_X64)
     case Isa::kAvx2: return internal::Run2DAvx2(s, v, in, out, begin, end, scratch);
+    case Isa::kAvx512: return internal::Run2DAvx512(s, v, in, out, begin, end, scratch);
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
     case Isa::kNeon: return internal::Run2DNeon(s, v, in, out, begin, end, scratch);
@@ -201,6 +215,7 @@ void Fwht(float* data, int64_t rows, int n, Isa isa) {
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
     case Isa::kAvx2: return internal::FwhtAvx2(data, rows, n);
+    case Isa::kAvx512: return internal::FwhtAvx512(data, rows, n);
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
     case Isa::kNeon: return internal::FwhtNeon(data, rows, n);

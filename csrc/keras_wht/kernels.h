@@ -26,10 +26,11 @@
 
 namespace keras_wht {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kNeon = 2 };
+enum class Isa { kScalar = 0, kAvx2 = 1, kNeon = 2, kAvx512 = 3 };
 
-// The fastest instruction set this CPU runs. The environment variable KERAS_WHT_ISA
-// ("scalar", "avx2", "neon") picks a lower one, for tests and benchmarks.
+// The fastest instruction set this CPU runs (avx512 = AVX-512 F, avx2 = AVX2 with FMA,
+// neon, scalar). The environment variable KERAS_WHT_ISA ("scalar", "avx2", "avx512",
+// "neon") picks another one for tests and benchmarks; one this CPU lacks picks the best.
 Isa BestIsa();
 bool IsaSupported(Isa isa);
 const char* IsaName(Isa isa);

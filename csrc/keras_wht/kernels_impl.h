@@ -6,8 +6,8 @@
 // same transform again. The 2-D WHT of a tile is such a transform, because
 // H_bh (x) H_bw = H_(bh*bw) in natural order: the tile's positions are the positions,
 // the channels the lanes. The butterfly stages commute, so they run in passes of up to
-// three stages held in registers, the first reading the input and the last writing the
-// output. This file must not define functions of standard-library templates (they could
+// V::kMaxStages stages held in registers, the first reading the input and the last
+// writing the output. This file must not define functions of standard-library templates (they could
 // be compiled with the unit's instruction set and shared with other units).
 #ifndef KERAS_WHT_KERNELS_IMPL_H_
 #define KERAS_WHT_KERNELS_IMPL_H_
@@ -67,12 +67,12 @@ struct Impl {
     }
   }
 
-  // q butterfly stages between the lanes of x (strides 1, 2, 4 lanes).
+  // q butterfly stages between the lanes of x (strides 1, 2, 4, 8 lanes).
   static inline T InRegister(T x, int q) {
-    // Lane j becomes x[j ^ S] + x[j] where bit S of j is clear, x[j ^ S] - x[j] where set.
-    if (W > 1 && q > 0) x = V::Add(V::template Negate<1>(x), V::template Flip<1>(x));
-    if (W > 2 && q > 1) x = V::Add(V::template Negate<2>(x), V::template Flip<2>(x));
-    if (W > 4 && q > 2) x = V::Add(V::template Negate<4>(x), V::template Flip<4>(x));
+    if (W > 1 && q > 0) x = V::template LaneButterfly<1>(x);
+    if (W > 2 && q > 1) x = V::template LaneButterfly<2>(x);
+    if (W > 4 && q > 2) x = V::template LaneButterfly<4>(x);
+    if (W > 8 && q > 3) x = V::template LaneButterfly<8>(x);
     return x;
   }
 
@@ -168,26 +168,28 @@ struct Impl {
       }
   }
 
-  // A pass of `stages` (0 to 3) butterfly stages, with addresses by stride where the
-  // layouts allow. kFused: the stages, the threshold, the stages again.
+  // A pass of `stages` (0 to kMaxStages) butterfly stages, with addresses by stride where
+  // the layouts allow. kFused: the stages, the threshold, the stages again.
+  template <bool kFused, bool kLinear>
+  static void PassOfLayout(int stages, const Layout& from, const Layout& to, const Layout& add, int64_t g, int K,
+                           int64_t S, int q, const Params& prm) {
+    switch (stages) {
+      case 0: return Pass<1, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      case 1: return Pass<2, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      case 2: return Pass<4, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      case 3: return Pass<8, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      default:
+        if constexpr (kMaxStages >= 4) return Pass<16, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+    }
+  }
+
   template <bool kFused = false>
   static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int L, int K,
                      int64_t S, int q, const Params& prm) {
     const int64_t g = int64_t{1} << L;
-    if (from.Linear(L) && to.Linear(L) && add.Linear(L)) {
-      switch (stages) {
-        case 0: return Pass<1, true, kFused>(from, to, add, g, K, S, q, prm);
-        case 1: return Pass<2, true, kFused>(from, to, add, g, K, S, q, prm);
-        case 2: return Pass<4, true, kFused>(from, to, add, g, K, S, q, prm);
-        default: return Pass<8, true, kFused>(from, to, add, g, K, S, q, prm);
-      }
-    }
-    switch (stages) {
-      case 0: return Pass<1, false, kFused>(from, to, add, g, K, S, q, prm);
-      case 1: return Pass<2, false, kFused>(from, to, add, g, K, S, q, prm);
-      case 2: return Pass<4, false, kFused>(from, to, add, g, K, S, q, prm);
-      default: return Pass<8, false, kFused>(from, to, add, g, K, S, q, prm);
-    }
+    if (from.Linear(L) && to.Linear(L) && add.Linear(L))
+      return PassOfLayout<kFused, true>(stages, from, to, add, g, K, S, q, prm);
+    return PassOfLayout<kFused, false>(stages, from, to, add, g, K, S, q, prm);
   }
 
   // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
@@ -215,38 +217,74 @@ struct Impl {
     }
   }
 
-  // The most butterfly stages one pass holds in registers: 2**3 vectors (AVX2 has 16
-  // registers; 2**4 spills, and measured no faster).
-  static constexpr int kMaxStages = 3;
+  // The most butterfly stages one pass holds in registers (simd.h).
+  static constexpr int kMaxStages = V::kMaxStages;
 
   // Stages of pass n when L stages are split into `passes` passes as evenly as possible.
   static int PassStages(int L, int passes, int n) { return L / passes + (n < L % passes ? 1 : 0); }
 
-  // The unnormalised WHT of rows of n floats, in place: passes of up to three stages.
-  static void Fwht(float* data, int64_t rows, int n) {
-    const int lanes = n < W ? n : W;
-    const int L = Log2(n / lanes), q = Log2(lanes);
+  // Stages first .. first + stages - 1 (strides 2**first ... positions) and q in-register
+  // stages over g positions of one vector, in place, in passes of up to `most` stages.
+  template <bool kLinear>
+  static void Stages(const Layout& l, int64_t g, int first, int stages, int q, int most) {
     const Layout none = {nullptr, 0, 0, 0};
     const Params unused = {nullptr, nullptr, 0, 0, 1.0f};
-    const int64_t vectors = (int64_t{n} + W - 1) / W;  // n < W: the row is padded to a vector
-    for (int64_t row = 0; row < rows; ++row) {
-      float* v = data + row * n;
-      if (n < W) {  // several rows' worth of lanes would mix; go one row at a time through a copy
+    const int passes = stages == 0 ? 1 : (stages + most - 1) / most;
+    for (int n = 0, bit = first; n < passes; ++n) {
+      const int k = PassStages(stages, passes, n);
+      PassOfLayout<false, kLinear>(k, l, l, none, g, 1, int64_t{1} << bit, n == 0 ? q : 0, unused);
+      bit += k;
+    }
+  }
+
+  // Fwht's blocking, so that the passes after the first find their data in the caches:
+  // rows of up to kL1Floats go through all their passes a batch of rows at a time; a
+  // longer row through the stages within each chunk of kL1Floats floats, chunk by chunk,
+  // then the stages between chunks on strips of kStripFloats floats (the row seen as a
+  // matrix of chunk-long rows, a strip some of its columns), in passes of up to
+  // kStridedStages stages: 2**4 lines kL1Floats * 4 bytes apart share one L1 set and
+  // measured slower than 2**3 of them. Sizes measured on a Xeon with AVX-512 (48 KiB L1,
+  // 2 MiB L2 per core), as in benchmarks/fwht_peers.py.
+  static constexpr int64_t kL1Floats = int64_t{1} << 13;     // 32 KiB
+  static constexpr int64_t kStripFloats = int64_t{1} << 16;  // 256 KiB
+  static constexpr int kStridedStages = 3;
+
+  // The unnormalised WHT of rows of n floats, in place.
+  static void Fwht(float* data, int64_t rows, int n) {
+    if (n < W) {  // several rows' worth of lanes would mix; go one row at a time through a copy
+      const Layout none = {nullptr, 0, 0, 0};
+      const Params unused = {nullptr, nullptr, 0, 0, 1.0f};
+      for (int64_t row = 0; row < rows; ++row) {
+        float* v = data + row * n;
         float buffer[W > 1 ? W : 1] = {};
         for (int i = 0; i < n; ++i) buffer[i] = v[i];
         const Layout b = {buffer, 0, W, 0};
-        Pass<1, true, false>(b, b, none, 1, 1, 1, q, unused);
+        Pass<1, true, false>(b, b, none, 1, 1, 1, Log2(n), unused);
         for (int i = 0; i < n; ++i) v[i] = buffer[i];
-        continue;
       }
-      const Layout layout = {v, 0, W, L};
-      if (L == 0) Pass<1, true, false>(layout, layout, none, vectors, 1, 1, q, unused);
-      const int passes = (L + kMaxStages - 1) / kMaxStages;
-      for (int n = 0, bit = 0; n < passes; ++n) {
-        const int stages = PassStages(L, passes, n);
-        PassOf(stages, layout, layout, none, L, 1, int64_t{1} << bit, n == 0 ? q : 0, unused);
-        bit += stages;
+      return;
+    }
+    const int L = Log2(n / W), q = Log2(W);
+    if (n <= kL1Floats) {
+      const int64_t batch = kL1Floats / n;
+      for (int64_t row = 0; row < rows; row += batch) {
+        const int64_t count = rows - row < batch ? rows - row : batch;
+        const Layout l = {data + row * n, 0, W, 62};
+        Stages<true>(l, count << L, 0, L, q, kMaxStages);
       }
+      return;
+    }
+    const int low = Log2(kL1Floats / W), high = L - low;
+    const int64_t most = kStripFloats / (int64_t{W} << high);  // positions per strip, 1 .. 2**low
+    const int64_t strip = most < 1 ? 1 : most > (int64_t{1} << low) ? int64_t{1} << low : most;
+    const int strip_bits = Log2(strip);
+    for (int64_t row = 0; row < rows; ++row) {
+      float* v = data + row * n;
+      for (int64_t c = 0; c < n; c += kL1Floats)
+        Stages<true>(Layout{v + c, 0, W, 62}, int64_t{1} << low, 0, low, q, kMaxStages);
+      for (int64_t c = 0; c < (int64_t{1} << low); c += strip)
+        Stages<false>(Layout{v + c * W, kL1Floats, W, strip_bits}, strip << high, strip_bits, high, 0,
+                      kStridedStages < kMaxStages ? kStridedStages : kMaxStages);
     }
   }
 

@@ -2,14 +2,16 @@
 //
 // A kernel is written once as a template over one of these (kernels_impl.h) and
 // instantiated per instruction set in its own translation unit (kernels_<isa>.cc),
-// so the AVX2 code is compiled with AVX2 enabled and only runs when the CPU has it.
+// so the AVX2 (AVX-512) code is compiled with AVX2 (AVX-512) enabled and only runs when
+// the CPU has it.
 //
 //   T           the register type, kWidth float lanes
 //   load/store  unaligned
-//   Flip<S>(x)  x with lanes j and j ^ S exchanged (S < kWidth): in-register butterflies
-//   Negate<S>(x) x with the lanes whose index has bit S set negated (S < kWidth)
+//   LaneButterfly<S>(x)  a butterfly stage between the lanes of x, S < kWidth: lane j
+//               becomes x[j ^ S] + x[j] where j & S is 0, x[j ^ S] - x[j] where not
 //   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
 //   MinOr(x, c) likewise min(x, c)
+//   kMaxStages  butterfly stages one pass holds in registers (2**kMaxStages vectors)
 #ifndef KERAS_WHT_SIMD_H_
 #define KERAS_WHT_SIMD_H_
 
@@ -20,6 +22,7 @@ namespace keras_wht {
 struct VecScalar {
   using T = float;
   static constexpr int kWidth = 1;
+  static constexpr int kMaxStages = 3;
   static inline T Load(const float* p) { return *p; }
   static inline void Store(float* p, T x) { *p = x; }
   static inline T Set(float v) { return v; }
@@ -32,8 +35,7 @@ struct VecScalar {
   static inline T CopySign(T magnitude, T sign) { return copysignf(magnitude, sign); }
   static inline T MaxOr(T x, T c) { return x < c ? c : x; }
   static inline T MinOr(T x, T c) { return x > c ? c : x; }
-  template <int S> static inline T Flip(T x) { return x; }
-  template <int S> static inline T Negate(T x) { return x; }
+  template <int S> static inline T LaneButterfly(T x) { return x; }  // never called: one lane
 };
 
 }  // namespace keras_wht
@@ -52,6 +54,8 @@ namespace keras_wht {
 struct VecAvx2 {
   using T = __m256;
   static constexpr int kWidth = 8;
+  // 2**3 vectors: AVX2 has 16 registers; 2**4 spills, and measured no faster.
+  static constexpr int kMaxStages = 3;
   static inline T Load(const float* p) { return _mm256_loadu_ps(p); }
   static inline void Store(float* p, T x) { _mm256_storeu_ps(p, x); }
   static inline T Set(float v) { return _mm256_set1_ps(v); }
@@ -79,7 +83,57 @@ struct VecAvx2 {
     if (S == 1) return _mm256_xor_ps(x, _mm256_setr_ps(0, n, 0, n, 0, n, 0, n));
     if (S == 2) return _mm256_xor_ps(x, _mm256_setr_ps(0, 0, n, n, 0, 0, n, n));
     return _mm256_xor_ps(x, _mm256_setr_ps(0, 0, 0, 0, n, n, n, n));
-  }};
+  }
+  template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+};
+}  // namespace keras_wht
+#endif
+
+// VecAvx512 likewise, inside the AVX-512 translation unit (AVX-512 F only).
+#if defined(KERAS_WHT_AVX512_UNIT)
+#include <immintrin.h>
+namespace keras_wht {
+struct VecAvx512 {
+  using T = __m512;
+  static constexpr int kWidth = 16;
+  // 2**4 vectors: AVX-512 has 32 registers.
+  static constexpr int kMaxStages = 4;
+  static inline T Load(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void Store(float* p, T x) { _mm512_storeu_ps(p, x); }
+  static inline T Set(float v) { return _mm512_set1_ps(v); }
+  static inline T Add(T a, T b) { return _mm512_add_ps(a, b); }
+  static inline T Sub(T a, T b) { return _mm512_sub_ps(a, b); }
+  static inline T Mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  // a / b from the 14-bit reciprocal estimate and one Newton step on the quotient
+  // (q = a r, q + (a - b q) r): within 2 ulp, where a division costs several times more.
+  static inline T Div(T a, T b) {
+    const T r = _mm512_rcp14_ps(b);
+    const T q = _mm512_mul_ps(a, r);
+    return _mm512_fmadd_ps(_mm512_fnmadd_ps(b, q, a), r, q);
+  }
+  static inline T MulAdd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline T Abs(T x) { return _mm512_abs_ps(x); }
+  static inline T CopySign(T magnitude, T sign) {
+    // Bitwise mask ? magnitude : sign (truth table 0xCA), mask = all but the sign bit.
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32(0x7fffffff), _mm512_castps_si512(magnitude),
+                                                         _mm512_castps_si512(sign), 0xCA));
+  }
+  // _mm512_max_ps returns its second operand when either is NaN.
+  static inline T MaxOr(T x, T c) { return _mm512_max_ps(c, x); }
+  static inline T MinOr(T x, T c) { return _mm512_min_ps(c, x); }
+  template <int S> static inline T Flip(T x) {
+    if (S == 1) return _mm512_permute_ps(x, 0xB1);                // lanes 1 0 3 2 in each 128 bits
+    if (S == 2) return _mm512_permute_ps(x, 0x4E);                // lanes 2 3 0 1 in each 128 bits
+    if (S == 4) return _mm512_shuffle_f32x4(x, x, 0xB1);          // 128-bit blocks 1 0 3 2
+    return _mm512_shuffle_f32x4(x, x, 0x4E);                      // S == 8: 128-bit blocks 2 3 0 1
+  }
+  // One shuffle and one FMA: x * (+-1) + Flip<S>(x), exact.
+  template <int S> static inline T LaneButterfly(T x) {
+    const __mmask16 k = S == 1 ? 0xAAAA : S == 2 ? 0xCCCC : S == 4 ? 0xF0F0 : 0xFF00;
+    const T signs = _mm512_mask_blend_ps(k, _mm512_set1_ps(1.0f), _mm512_set1_ps(-1.0f));
+    return _mm512_fmadd_ps(x, signs, Flip<S>(x));
+  }
+};
 }  // namespace keras_wht
 #endif
 
@@ -89,6 +143,7 @@ namespace keras_wht {
 struct VecNeon {
   using T = float32x4_t;
   static constexpr int kWidth = 4;
+  static constexpr int kMaxStages = 3;
   static inline T Load(const float* p) { return vld1q_f32(p); }
   static inline void Store(float* p, T x) { vst1q_f32(p, x); }
   static inline T Set(float v) { return vdupq_n_f32(v); }
@@ -113,7 +168,9 @@ struct VecNeon {
     static const uint32_t kTwo[4] = {0, 0, 0x80000000u, 0x80000000u};
     const uint32x4_t mask = vld1q_u32(S == 1 ? kOne : kTwo);
     return vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(x), mask));
-  }};
+  }
+  template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+};
 }  // namespace keras_wht
 #endif
 

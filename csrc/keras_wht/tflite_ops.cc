@@ -371,4 +371,6 @@ int KerasWht_Fwht(float* data, int64_t rows, int n) {
 
 const char* KerasWht_Isa(void) { return keras_wht::IsaName(keras_wht::BestIsa()); }
 
+const char* KerasWht_ThreadPool(void) { return keras_wht::ThreadPoolName(); }
+
 }  // extern "C"

@@ -1,13 +1,58 @@
 #include "keras_wht/thread_pool.h"
 
-#include <condition_variable>
 #include <mutex>
+
+#ifdef KERAS_WHT_PTHREADPOOL
+#include <pthreadpool.h>
+
+#include <map>
+#else
+#include <condition_variable>
 #include <thread>
 #include <vector>
+#endif
 
 namespace keras_wht {
 namespace {
 
+int64_t Piece(int64_t items, int threads, int index) { return items * index / threads; }
+
+#ifdef KERAS_WHT_PTHREADPOOL
+
+// pthreadpool: its workers spin briefly after a job before they sleep, so the next op's
+// wake-up is cheap. pthreadpool_create(n) fixes the thread count: one pool per count
+// asked for (a TFLite app asks for one), created on first use and kept for the process.
+struct Job {
+  const std::function<void(int64_t, int64_t, int)>* fn;
+  int64_t items;
+  int threads;
+};
+
+void RunPiece(void* context, size_t piece) {
+  const Job* job = static_cast<const Job*>(context);
+  const int index = static_cast<int>(piece);
+  (*job->fn)(Piece(job->items, job->threads, index), Piece(job->items, job->threads, index + 1), index);
+}
+
+pthreadpool_t PoolFor(int threads) {
+  static std::mutex mutex;
+  static auto* pools = new std::map<int, pthreadpool_t>();  // never destroyed, like the workers
+  std::lock_guard<std::mutex> lock(mutex);
+  pthreadpool_t& pool = (*pools)[threads];
+  if (pool == nullptr) pool = pthreadpool_create(static_cast<size_t>(threads));
+  return pool;
+}
+
+void Run(int threads, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
+  Job job{&fn, items, threads};
+  // A null pool (creation failed) runs every piece on the calling thread. pthreadpool
+  // serialises calls on one pool, so concurrent callers take turns.
+  pthreadpool_parallelize_1d(PoolFor(threads), RunPiece, &job, static_cast<size_t>(threads), 0);
+}
+
+#else
+
+// The built-in pool, where pthreadpool is absent: workers sleep on a condition variable.
 class Pool {
  public:
   void Run(int threads, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
@@ -33,8 +78,6 @@ class Pool {
   }
 
  private:
-  static int64_t Piece(int64_t items, int threads, int index) { return items * index / threads; }
-
   void Work(int index) {
     uint64_t seen = 0;
     for (;;) {
@@ -65,6 +108,13 @@ class Pool {
   uint64_t generation_ = 0;
 };
 
+void Run(int threads, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
+  static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
+  pool->Run(threads, items, fn);
+}
+
+#endif
+
 }  // namespace
 
 void ParallelFor(int threads, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
@@ -73,8 +123,15 @@ void ParallelFor(int threads, int64_t items, const std::function<void(int64_t, i
     return;
   }
   if (threads > items) threads = static_cast<int>(items);
-  static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
-  pool->Run(threads, items, fn);
+  Run(threads, items, fn);
+}
+
+const char* ThreadPoolName() {
+#ifdef KERAS_WHT_PTHREADPOOL
+  return "pthreadpool";
+#else
+  return "built-in";
+#endif
 }
 
 }  // namespace keras_wht

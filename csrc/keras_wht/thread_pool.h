@@ -1,4 +1,5 @@
-// A small process-wide pool of worker threads for the kernels' parallel loops.
+// The kernels' parallel loops: pthreadpool (the pool XNNPACK and TFLite use) where the
+// build found it (KERAS_WHT_PTHREADPOOL defined), else a small built-in pool.
 #ifndef KERAS_WHT_THREAD_POOL_H_
 #define KERAS_WHT_THREAD_POOL_H_
 
@@ -9,9 +10,13 @@
 namespace keras_wht {
 
 // Splits [0, items) into `threads` contiguous pieces and runs fn(begin, end, piece) on
-// each, piece 0 on the calling thread; returns when all are done. Calls from several
+// each, piece 0 on the calling thread; returns when all are done. Each piece index runs
+// once, so per-piece scratch indexed by `piece` is never shared. Calls from several
 // threads at once take turns.
 void ParallelFor(int threads, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn);
+
+// "pthreadpool" or "built-in": the pool ParallelFor runs on.
+const char* ThreadPoolName();
 
 }  // namespace keras_wht
 

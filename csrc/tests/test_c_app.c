@@ -24,6 +24,7 @@ int main(void) {
     return fail("the transform");
   if (KerasWht_Fwht(data, 1, 3) != -1) return fail("n = 3 accepted");
   if (KerasWht_Isa() == NULL || KerasWht_Isa()[0] == '\0') return fail("no instruction set");
-  printf("test_c_app: ok (%s)\n", KerasWht_Isa());
+  if (KerasWht_ThreadPool() == NULL || KerasWht_ThreadPool()[0] == '\0') return fail("no thread pool");
+  printf("test_c_app: ok (%s, %s threads)\n", KerasWht_Isa(), KerasWht_ThreadPool());
   return 0;
 }

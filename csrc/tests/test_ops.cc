@@ -329,8 +329,14 @@ int Fuzz(int rounds) {
 
 }  // namespace
 
+// test_ops [ROUNDS [ISA]]: with ISA (run with KERAS_WHT_ISA=ISA), exits 77 (skipped)
+// where the kernels run another instruction set, one this CPU lacks.
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? atoi(argv[1]) : 20000;
+  if (argc > 2 && strcmp(argv[2], KerasWht_Isa()) != 0) {
+    printf("ops: skipped, this CPU runs %s, not %s\n", KerasWht_Isa(), argv[2]);
+    return 77;
+  }
   TestValid();
   TestErrors();
   const int ran = Fuzz(rounds);

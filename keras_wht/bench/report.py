@@ -78,6 +78,7 @@ def environment(runtime=None):
         "tflite_runtime": runtime,
         "tflite_runtime_version": _runtime_version(runtime),
         "kernels": custom_ops.isa() if custom_ops.available() else None,
+        "thread_pool": custom_ops.thread_pool() if custom_ops.available() else None,
     }
 
 
@@ -130,7 +131,14 @@ def _cells(row):
 def title(doc):
     env, s = doc["environment"], doc["settings"]
     return (f"keras-wht bench {doc['kind']}: {env['cpu']}, {env['tflite_runtime']} {env['tflite_runtime_version'] or ''}"
-            f", kernels {env['kernels'] or 'not built'}, {s['schedule']} caches, median of {s['repeats']}")
+            f", kernels {_kernels(env)}, {s['schedule']} caches, median of {s['repeats']}")
+
+
+def _kernels(env):
+    if not env["kernels"]:
+        return "not built"
+    # Reports written before the pool was recorded lack it.
+    return f"{env['kernels']} ({env['thread_pool']} threads)" if env.get("thread_pool") else env["kernels"]
 
 
 def console(**kwargs):

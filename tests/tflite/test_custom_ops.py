@@ -26,7 +26,14 @@ pytestmark = pytest.mark.skipif(
 
 def test_the_kernels_are_built_where_make_test_builds_them():
     assert custom_ops.available()
-    assert custom_ops.isa() in ("avx2", "neon", "scalar")
+    assert custom_ops.isa() in ("avx512", "avx2", "neon", "scalar")
+
+
+def test_the_thread_pool_is_pthreadpool_where_the_build_finds_it():
+    # `make test` installs libpthreadpool-dev, so a build there finds it.
+    assert custom_ops.thread_pool() in ("pthreadpool", "built-in")
+    if os.environ.get("KERAS_WHT_REQUIRE_KERNELS") == "1" and os.path.exists("/usr/include/pthreadpool.h"):
+        assert custom_ops.thread_pool() == "pthreadpool"
 
 
 @pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
@@ -123,23 +130,46 @@ def test_threads_and_batch_sizes(rng):
         np.testing.assert_allclose(got, want, atol=1e-4)
 
 
-def test_every_instruction_set_gives_the_same_model_output(tmp_path, rng):
-    model = _model(WHT2D(per_channel=True), (8, 8, 20), rng)
+def _cpu_flags():
+    """The x86 CPU's feature flags from /proc/cpuinfo (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+
+
+# KERAS_WHT_ISA name -> the CPU flags it needs (kernels.cc's CpuHas).
+INSTRUCTION_SETS = {"scalar": [], "avx2": ["avx2", "fma"], "avx512": ["avx512f"]}
+
+
+@pytest.mark.parametrize("isa", list(INSTRUCTION_SETS))
+def test_every_instruction_set_gives_the_model_output(isa, tmp_path, rng):
+    missing = [f for f in INSTRUCTION_SETS[isa] if f not in _cpu_flags()]
+    if missing:
+        pytest.skip(f"this CPU lacks {', '.join(missing)} (KERAS_WHT_ISA={isa})")
+    # Partial vectors of channels (20, 40) and 1-D blocks of 64 and 1024, with a residual.
+    whts = [WHT2D(per_channel=True), WHT1D(block_size=64, residual=True), WHT1D(block_size=1024)]
+    inputs = keras.Input((8, 8, 20))
+    y = keras.layers.Dense(40)(whts[0](inputs))
+    y = keras.layers.Dense(1024)(whts[1](y))
+    model = keras.Model(inputs, whts[2](y))
+    for layer in whts:
+        randomize(layer, rng)
     path = tmp_path / "m.tflite"
     path.write_bytes(tflite.convert(model, custom_ops=True))
+    assert sorted(tflite.Interpreter(model_path=path).custom_ops) == ["KerasWht1D", "KerasWht2D"]
     x = rng.standard_normal((2, 8, 8, 20)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     script = (f"import numpy as np; from keras_wht import tflite; from keras_wht.tflite.runtime import custom_ops; "
               f"it = tflite.Interpreter(model_path={str(path)!r}); "
               f"np.save({str(tmp_path / 'y.npy')!r}, it.predict(np.load({str(tmp_path / 'x.npy')!r}), progress=False)); "
               f"print(custom_ops.isa())")
-    env = dict(os.environ, KERAS_WHT_ISA="scalar")
-    isa = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    assert isa.stdout.split()[-1] == "scalar"
-    scalar = np.load(tmp_path / "y.npy")
-    native = tflite.Interpreter(model_path=path).predict(x, progress=False)
-    np.testing.assert_allclose(scalar, np.asarray(model(x)), atol=1e-4)
-    np.testing.assert_allclose(native, scalar, atol=1e-5)
+    env = dict(os.environ, KERAS_WHT_ISA=isa)
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.split()[-1] == isa
+    want = np.asarray(model(x))
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, atol=1e-4 * max(1.0, np.abs(want).max()))
 
 
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")

@@ -44,6 +44,7 @@ def library():
     except OSError as err:
         raise CustomOpsUnavailable(f"keras-wht's custom-op kernels do not load ({err}). {_HOW_TO_BUILD}") from err
     lib.KerasWht_Isa.restype = ctypes.c_char_p
+    lib.KerasWht_ThreadPool.restype = ctypes.c_char_p
     lib.KerasWht_RegisterWith.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.KerasWht_RegisterWith.restype = None
     return lib
@@ -59,8 +60,14 @@ def available():
 
 
 def isa():
-    """The instruction set the kernels use on this CPU: "avx2", "neon" or "scalar"."""
+    """The instruction set the kernels use on this CPU: "avx512", "avx2", "neon" or "scalar"."""
     return library().KerasWht_Isa().decode()
+
+
+def thread_pool():
+    """The pool the ops' threads come from: "pthreadpool" (found when the kernels were
+    built) or "built-in"."""
+    return library().KerasWht_ThreadPool().decode()
 
 
 def custom_op_registerers():
