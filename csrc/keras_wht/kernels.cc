@@ -225,17 +225,23 @@ void Fwht(float* data, int64_t rows, int n, Isa isa) {
 }
 
 void Reference(const Wht1DShape& s, const float* scale, const float* threshold, const float* in, float* out) {
-  const int64_t C = s.channels, b = s.block;
-  std::vector<double> x(b), y;
-  for (int64_t row = 0; row < s.rows; ++row)
+  const int64_t C = s.channels, C_in = s.InChannels(), g = s.Group(), b = s.block;
+  std::vector<double> row(C), x(b), y;
+  for (int64_t r = 0; r < s.rows; ++r) {
+    for (int64_t c = 0; c < C; ++c) {  // the channel shrink: means of g adjacent inputs
+      double sum = 0.0;
+      for (int64_t k = 0; k < g; ++k) sum += in[r * C_in + c * g + k];
+      row[c] = sum / static_cast<double>(g);
+    }
     for (int64_t c0 = 0; c0 < C; c0 += b) {
-      for (int64_t k = 0; k < b; ++k) x[k] = c0 + k < C ? in[row * C + c0 + k] : 0.0;
+      for (int64_t k = 0; k < b; ++k) x[k] = c0 + k < C ? row[c0 + k] : 0.0;
       WhtRef(x, &y);
       for (int64_t k = 0; k < b; ++k) x[k] = SmoothThresholdRef(y[k] * scale[k], threshold[k]);
       WhtRef(x, &y);
       for (int64_t k = 0; k < b && c0 + k < C; ++k)
-        out[row * C + c0 + k] = static_cast<float>(y[k] + (s.residual ? in[row * C + c0 + k] : 0.0));
+        out[r * C + c0 + k] = static_cast<float>(y[k] + (s.residual ? row[c0 + k] : 0.0));
     }
+  }
 }
 
 void Reference(const Wht2DShape& s, const float* scale, const float* threshold, const float* in, float* out) {

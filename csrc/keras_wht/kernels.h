@@ -1,7 +1,7 @@
 // The math of keras-wht's layers as plain C++ functions, free of any TFLite type.
 //
-// WHT1D: every row of `channels` floats is cut into blocks of `block` (zero-padded to a
-// multiple of it); each block is transformed with the orthonormal WHT, every coefficient
+// WHT1D: every row of `channels` floats (after an optional channel shrink, Wht1DShape) is
+// cut into blocks of `block` (zero-padded to a multiple of it); each block is transformed with the orthonormal WHT, every coefficient
 // k smooth-thresholded with scale[k] and threshold[k], transformed back; the padding is
 // cropped and, with `residual`, the input added.
 //
@@ -38,9 +38,15 @@ int VectorWidth(Isa isa);
 
 struct Wht1DShape {
   int64_t rows;   // batch * height * width
-  int channels;   // floats per row, input and output
+  int channels;   // floats per output row: the transform's width
   int block;      // power of two
   bool residual;
+  // Floats per input row (0: `channels`). Wider rows are first narrowed to `channels` by
+  // averaging groups of group = in_channels / channels adjacent floats (channels * group
+  // of them; the rest are not read), as the layer's channel shrink does.
+  int in_channels = 0;
+  inline int InChannels() const { return in_channels > 0 ? in_channels : channels; }
+  inline int Group() const { return in_channels > channels && channels > 0 ? in_channels / channels : 1; }
 };
 
 struct Wht2DShape {

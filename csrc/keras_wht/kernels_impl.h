@@ -301,24 +301,34 @@ struct Impl {
   }
 
   // Rows whose length is a whole number of blocks and vectors go straight from the input
-  // to the output; the others through a zero-padded copy.
+  // to the output; the others through a zero-padded copy, which a channel shrink makes
+  // from the input row's group means.
   static void Run1D(const Wht1DShape& s, const PackedView& pk, const float* in, float* out, int64_t begin,
                     int64_t end, float* scratch) {
-    const int64_t C = s.channels;
+    const int64_t C = s.channels, C_in = s.InChannels(), shrink = s.Group();
     const int b = s.block;
     const int lanes = b < W ? b : W;   // in-register part of a block
     const int64_t group = b / lanes;   // vectors per block (1 when blocks fit in a vector)
     const int64_t padded = (C + b - 1) / b * b;
     const int64_t vectors = (padded + W - 1) / W;
-    const bool direct = vectors * W == C;
+    const bool direct = vectors * W == C && C_in == C;
     const int L = Log2(group), q = Log2(lanes);
     const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm};
+    const float mean = 1.0f / static_cast<float>(shrink);
     float* staging = scratch + group * W;
     for (int64_t row = begin; row < end; ++row) {
-      float* x = const_cast<float*>(in) + row * C;
+      float* x = const_cast<float*>(in) + row * C_in;
       float* y = out + row * C;
       if (!direct) {
-        CopyOut(staging, x, nullptr, C);
+        if (shrink > 1) {
+          for (int64_t c = 0; c < C; ++c) {
+            float sum = 0.0f;
+            for (int64_t k = 0; k < shrink; ++k) sum += x[c * shrink + k];
+            staging[c] = sum * mean;
+          }
+        } else {
+          CopyOut(staging, x, nullptr, C);
+        }
         for (int64_t c = C; c < vectors * W; ++c) staging[c] = 0.0f;
       }
       for (int64_t at = 0; at < vectors; at += group) {

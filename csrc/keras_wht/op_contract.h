@@ -25,10 +25,12 @@ constexpr char kOp2D[] = KERAS_WHT_OP_2D;
 constexpr int64_t kMaxBlockElements = KERAS_WHT_MAX_BLOCK_ELEMENTS;
 
 // The keys of the options maps, by op:
-//   KerasWht1D: block, residual
+//   KerasWht1D: block, channels, residual
 //   KerasWht2D: block_h, block_w, per_channel, residual
 // int, a power of two (KerasWht1D): the transform's length along the channels.
 constexpr char kKeyBlock[] = "block";
+// int, optional (KerasWht1D): the output's channels, at least 1: fewer than the input's average groups of input // channels adjacent channels first; absent: the input's.
+constexpr char kKeyChannels[] = "channels";
 // bool (KerasWht1D, KerasWht2D): adds the layer's input to its output.
 constexpr char kKeyResidual[] = "residual";
 // int, a power of two (KerasWht2D): the tile's height.

@@ -27,6 +27,7 @@ struct OpData {
   bool two_d = false;
   // Options.
   int64_t block = 0, block_h = 0, block_w = 0;
+  int64_t channels = 0;  // 1-D: the output's channels (0: the input's)
   bool per_channel = false, residual = false;
   std::string error;  // set by Init when the options are unusable
   // Set by Prepare.
@@ -119,8 +120,17 @@ void ParseOptions(const char* buffer, size_t length, OpData* data) {
                            static_cast<long long>(contract::kMaxBlockElements));
       return;
     }
-  } else if (!BlockOption(map, contract::kKeyBlock, &data->block, data)) {
-    return;
+  } else {
+    if (!BlockOption(map, contract::kKeyBlock, &data->block, data)) return;
+    // Absent in models converted before the op took the channel shrink: the input's.
+    if (!map[contract::kKeyChannels].IsNull()) {
+      if (!IntOption(map, contract::kKeyChannels, &data->channels, data)) return;
+      if (data->channels < 1) {
+        data->error = Format("custom option \"%s\" must be at least 1, got %lld", contract::kKeyChannels,
+                             static_cast<long long>(data->channels));
+        return;
+      }
+    }
   }
   BoolOption(map, contract::kKeyResidual, &data->residual, data);
 }
@@ -228,14 +238,22 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     if (CheckParameter(context, data, scale, "scale", {data->block}) != kTfLiteOk ||
         CheckParameter(context, data, threshold, "threshold", {data->block}) != kTfLiteOk)
       return kTfLiteError;
-    data->shape1 = Wht1DShape{channels == 0 ? 0 : elements / channels, static_cast<int>(channels),
-                              static_cast<int>(data->block), data->residual};
+    const int64_t out_channels = data->channels > 0 ? data->channels : channels;
+    if (out_channels > channels)
+      return Fail(context, op, Format("custom option \"%s\" is %lld, more than the input's %lld channels",
+                                      contract::kKeyChannels, static_cast<long long>(out_channels),
+                                      static_cast<long long>(channels)));
+    if (out_channels != channels && data->residual)
+      return Fail(context, op, "a residual op cannot change its channel count");
+    data->shape1 = Wht1DShape{channels == 0 ? 0 : elements / channels, static_cast<int>(out_channels),
+                              static_cast<int>(data->block), data->residual, static_cast<int>(channels)};
   }
-  // Output: the input's shape.
+  // Output: the input's shape (with the 1-D op's channel count).
   TfLiteIntArray* out_dims = static_cast<TfLiteIntArray*>(malloc(sizeof(int) * (1 + dims->size)));
   if (out_dims == nullptr) return Fail(context, op, "out of memory");
   out_dims->size = dims->size;
   memcpy(out_dims->data, dims->data, sizeof(int) * dims->size);
+  if (!data->two_d) out_dims->data[dims->size - 1] = data->shape1.channels;
   if (context->ResizeTensor(context, output, out_dims) != kTfLiteOk) return Fail(context, op, "cannot resize the output");
 
   const Isa isa = BestIsa();
@@ -248,7 +266,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   data->scratch.assign(data->threads, std::vector<float>(scratch));
   if (input->type == kTfLiteInt8) {
     data->in_float.resize(elements);
-    data->out_float.resize(elements);
+    data->out_float.resize(data->two_d || channels == 0 ? elements : elements / channels * data->shape1.channels);
   }
   data->packed_constant = scale->allocation_type == kTfLiteMmapRo && threshold->allocation_type == kTfLiteMmapRo &&
                           scale->data.data != nullptr && threshold->data.data != nullptr;
@@ -297,6 +315,7 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const float* in = static_cast<const float*>(input->data.data);
   float* out = static_cast<float*>(output->data.data);
   const int64_t elements = static_cast<int64_t>(data->in_float.size());
+  const int64_t out_elements = static_cast<int64_t>(data->out_float.size());
   if (input->type == kTfLiteInt8) {
     const int8_t* q = static_cast<const int8_t*>(input->data.data);
     const float s = input->params.scale;
@@ -321,7 +340,7 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
     int8_t* q = static_cast<int8_t*>(output->data.data);
     const float inverse = 1.0f / output->params.scale;
     const int32_t z = output->params.zero_point;
-    ParallelFor(data->threads, elements, [&](int64_t begin, int64_t end, int) {
+    ParallelFor(data->threads, out_elements, [&](int64_t begin, int64_t end, int) {
       Quantize(out + begin, end - begin, inverse, z, q + begin);
     });
   }

@@ -26,8 +26,9 @@ std::vector<float> Random(size_t n, float lo, float hi) {
 
 template <class Shape>
 void Check(const char* what, const Shape& shape, const std::vector<float>& scale,
-           const std::vector<float>& threshold, const std::vector<float>& in, Isa isa) {
-  std::vector<float> want(in.size()), got(in.size(), -7.0f);
+           const std::vector<float>& threshold, const std::vector<float>& in, Isa isa, size_t outputs = 0) {
+  if (outputs == 0) outputs = in.size();
+  std::vector<float> want(outputs), got(outputs, -7.0f);
   keras_wht::Reference(shape, scale.data(), threshold.data(), in.data(), want.data());
   keras_wht::Packed packed;
   keras_wht::Pack(shape, scale.data(), threshold.data(), isa, &packed);
@@ -37,7 +38,7 @@ void Check(const char* what, const Shape& shape, const std::vector<float>& scale
   keras_wht::Run(shape, packed, in.data(), got.data(), 0, items / 2, scratch.data());
   keras_wht::Run(shape, packed, in.data(), got.data(), items / 2, items, scratch.data());
   double worst = 0.0, largest = 1.0;
-  for (size_t i = 0; i < in.size(); ++i) {
+  for (size_t i = 0; i < outputs; ++i) {
     worst = fmax(worst, fabs(double(got[i]) - want[i]));
     largest = fmax(largest, fabs(double(want[i])));
   }
@@ -60,6 +61,16 @@ void Test1D(Isa isa) {
         snprintf(what, sizeof what, "1d rows=5 c=%d b=%d residual=%d", c, b, residual);
         Check(what, s, Random(b, 0.5f, 2.0f), Random(b, 0.0f, 0.3f), Random(5 * c, -2, 2), isa);
       }
+  // A channel shrink inside the op: 13 -> 4 (groups of 3, the 13th channel unread),
+  // 96 -> 16 and 960 -> 160 (groups of 6), 64 -> 32 (pairs).
+  const int shrinks[][3] = {{13, 4, 4}, {96, 16, 16}, {960, 160, 256}, {960, 160, 32}, {64, 32, 8}};
+  for (auto& k : shrinks) {
+    keras_wht::Wht1DShape s{5, k[1], k[2], false, k[0]};
+    char what[128];
+    snprintf(what, sizeof what, "1d rows=5 %d -> %d channels b=%d", k[0], k[1], k[2]);
+    Check(what, s, Random(k[2], 0.5f, 2.0f), Random(k[2], 0.0f, 0.3f), Random(5 * k[0], -2, 2), isa,
+          size_t(5) * k[1]);
+  }
 }
 
 void Test2D(Isa isa) {

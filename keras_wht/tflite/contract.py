@@ -16,12 +16,14 @@ MAX_BLOCK_ELEMENTS = 1 << 16
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One key of an op's flexbuffer options map. `block` marks a block length: a power of
-    two; the product of an op's block options is at most MAX_BLOCK_ELEMENTS."""
+    two; the product of an op's block options is at most MAX_BLOCK_ELEMENTS. `optional`
+    keys may be absent (a key added after models were converted without it)."""
 
     key: str
     type: type  # bool or int
     doc: str
     block: bool = False
+    optional: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,12 @@ _RESIDUAL = Option("residual", bool, "adds the layer's input to its output")
 WHT1D_OP = Op(
     "KerasWht1D",
     "1D",
-    (Option("block", int, "the transform's length along the channels", block=True), _RESIDUAL),
+    (
+        Option("block", int, "the transform's length along the channels", block=True),
+        Option("channels", int, "the output's channels, at least 1: fewer than the input's average "
+               "groups of input // channels adjacent channels first; absent: the input's", optional=True),
+        _RESIDUAL,
+    ),
     "the WHT1D layer: a blockwise transform of the last axis, threshold, inverse",
 )
 WHT2D_OP = Op(
@@ -82,7 +89,7 @@ def check_options(which, mapping):
     ValueError: KerasWht1D option 'residual' must be a bool, got 1 (int)
     """
     spec = which if isinstance(which, Op) else op(which)
-    missing = [key for key in spec.keys if key not in mapping]
+    missing = [o.key for o in spec.options if o.key not in mapping and not o.optional]
     unknown = [key for key in mapping if key not in spec.keys]
     if missing or unknown:
         parts = ([f"lack {', '.join(map(repr, missing))}"] if missing else []) + (
@@ -91,6 +98,8 @@ def check_options(which, mapping):
         raise ValueError(f"{spec.name} options {' and '.join(parts)}; its keys are {', '.join(spec.keys)}")
     product = 1
     for option in spec.options:
+        if option.key not in mapping:
+            continue
         value = mapping[option.key]
         # bool is an int subclass: an int option takes no bool, a bool option no int.
         if not isinstance(value, option.type) or (option.type is int and isinstance(value, bool)):
@@ -105,7 +114,7 @@ def check_options(which, mapping):
     if product > MAX_BLOCK_ELEMENTS:
         blocks = " * ".join(f"{o.key} {mapping[o.key]}" for o in spec.options if o.block)
         raise ValueError(f"{spec.name} options' {blocks} = {product} exceeds {MAX_BLOCK_ELEMENTS} elements")
-    return {key: mapping[key] for key in spec.keys}
+    return {key: mapping[key] for key in spec.keys if key in mapping}
 
 
 def _constant(key):
@@ -150,7 +159,8 @@ def header():
         for option in o.options:
             seen.setdefault(option.key, (option, []))[1].append(o.name)
     for key, (option, names) in seen.items():
-        kind = "int, a power of two" if option.block else option.type.__name__
+        kind = ("int, a power of two" if option.block else option.type.__name__) + (", optional" if option.optional
+                                                                                  else "")
         lines += [f"// {kind} ({', '.join(names)}): {option.doc}.",
                   f'constexpr char {_constant(key)}[] = "{key}";']
     lines += [

@@ -257,7 +257,8 @@ def test_register_rejects_what_is_not_a_resolver():
         custom_ops.register(0)
 
 
-@pytest.mark.parametrize("make", [lambda: WHT2D(per_channel=True), lambda: WHT1D(block_size=8, residual=True)])
+@pytest.mark.parametrize("make", [lambda: WHT2D(per_channel=True), lambda: WHT1D(block_size=8, residual=True),
+                                  lambda: WHT1D(5)], ids=["wht2d", "wht1d", "wht1d-narrowing"])
 def test_int8_models_keep_the_custom_op_with_int8_io(make, rng):
     layer = make()
     model = keras.Sequential([keras.Input((8, 8, 16)), keras.layers.Conv2D(16, 1), layer, keras.layers.Conv2D(8, 1)])
@@ -310,3 +311,19 @@ def test_a_widening_layer_runs_its_op_on_the_input_channels(strides, rng):
     per_channel = tflite.operators(tflite.convert(_model(WHT2D(filters=8, per_channel=True), (6, 6, 3), rng),
                                                   custom_ops=True))
     assert per_channel.index("KerasWht2D") > per_channel.index("CONCATENATION"), "its channels differ: grown first"
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+def test_a_narrowing_layer_averages_its_channels_inside_its_op(strides, rng):
+    # 13 -> 4 channels: means of groups of 3 (the 13th channel unread), inside the op,
+    # which is told the output's width; no MEAN, RESHAPE or slice is left around it.
+    model = _model(WHT1D(4, strides=strides), (6, 6, 13), rng)
+    content = tflite.convert(model, custom_ops=True)
+    assert tflite.operators(content) == ["STRIDED_SLICE"] * (strides > 1) + ["KerasWht1D"]
+    fb = rewrite.schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    (op,) = [o for o in fb.subgraphs[0].operators if fb.operatorCodes[o.opcodeIndex].customCode == b"KerasWht1D"]
+    assert flexbuffers.Loads(bytes(op.customOptions)) == {"block": 4, "channels": 4, "residual": False}
+    x = rng.standard_normal((3, 6, 6, 13)).astype(np.float32)
+    for runtime in RUNTIMES:
+        got = tflite.Interpreter(model_content=content, runtime=runtime).predict(x, progress=False)
+        np.testing.assert_allclose(got, np.asarray(model(x)), atol=1e-5, err_msg=runtime)

@@ -12,7 +12,9 @@ A WHT2D layer that widens its input with parameters shared by all channels lower
 cheaper order that computes the same numbers: its op and pooling run on the input's
 channels and the copies are made after them. Widening only repeats input channels, and
 a repeated channel transforms and pools as its original does, so the op does
-C_in / filters of the work (half, in ResNet20's stride-2 blocks).
+C_in / filters of the work (half, in ResNet20's stride-2 blocks). A WHT1D layer that
+narrows its input lowers with the narrowing (the means of groups of channels) inside its
+op, which reads the input's channels (option `channels`).
 """
 
 import contextlib
@@ -70,6 +72,8 @@ def plan(layer):
         elements = shape[0] * shape[1]
     else:
         op, options, elements = contract.WHT1D_OP, {"block": shape[-1], "residual": layer.residual}, shape[-1]
+        if _narrows(layer):
+            options["channels"] = layer._channels
     if elements > contract.MAX_BLOCK_ELEMENTS:
         return Plan(layer, reason=f"blocks of {elements} elements exceed the kernels' {contract.MAX_BLOCK_ELEMENTS}")
     return Plan(layer, op, contract.check_options(op, options))
@@ -97,6 +101,8 @@ def markers(model):
                 vars(p.layer)["core"] = functools.partial(_marker, float(key))
                 if isinstance(p.layer, WHT2D) and not p.layer.per_channel:
                     vars(p.layer)["call"] = functools.partial(_widened_after, p.layer, float(key))
+                elif _narrows(p.layer):
+                    vars(p.layer)["call"] = functools.partial(_narrowed_inside, p.layer, float(key))
                 marked.append(p.layer)
         yield plans
     finally:
@@ -120,6 +126,21 @@ def _widened_after(layer, key, inputs, **kwargs):
     return change_channels(y, layer._filters)
 
 
+def _narrows(layer):
+    """Whether `layer` is a WHT1D with fewer output channels than input channels."""
+    return isinstance(layer, WHT1D) and layer._units < layer._c_in
+
+
+def _narrowed_inside(layer, key, inputs, **kwargs):
+    """WHT1D.call of a narrowing layer with the channel shrink inside its op: the marker
+    takes the input's channels, and the slice to the output's, which tells the converter
+    the output's shape, is folded into the op by replace_markers."""
+    x = inputs
+    if layer.strides != (1, 1):
+        x = x[:, :: layer.strides[0], :: layer.strides[1], :]
+    return _marker(key, x)[..., : layer._channels]
+
+
 def replace_markers(content, plans):
     """`content` with every marker swapped for its KerasWht1D/KerasWht2D operator, the
     options as a flexbuffer map and the parameters as constant inputs; warns about the
@@ -135,6 +156,7 @@ def replace_markers(content, plans):
             scale, threshold = p.parameters()
             replacements[key] = (p.op.name, flexbuffers.Dumps(p.options), [("scale", scale), ("threshold", threshold)])
     content, found = rewrite.replace_custom_operators(content, MARKER, replacements)
+    content = rewrite.fold_channel_slices(content, contract.WHT1D_OP.name, "channels")
     missing = sorted({p.layer.name for k, p in enumerate(plans) if p.reason is None and k not in found})
     if missing:
         raise RuntimeError(f"convert(custom_ops=True) found no custom operator for layer(s) {missing}.")

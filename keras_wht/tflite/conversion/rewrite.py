@@ -164,6 +164,39 @@ def replace_custom_operators(content, placeholder, replacements):
     return _packed(model, len(content)), found
 
 
+def fold_channel_slices(content, code, key):
+    """Custom operators `code` whose options carry `key` (their output's channel count)
+    and whose output goes only to a SLICE or STRIDED_SLICE that keeps that many leading
+    channels write the slice's output themselves; the slices are dropped. The converter
+    traced such an op at its input's width and narrowed it after (the kernels narrow the
+    channels themselves). Returns the model bytes."""
+    from flatbuffers import flexbuffers
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    slices = {schema.BuiltinOperator.SLICE, schema.BuiltinOperator.STRIDED_SLICE}
+    for graph in model.subgraphs:
+        consumers = _consumers(graph.operators)
+        outputs = {int(t) for t in graph.outputs}
+        dropped = []
+        for op in graph.operators:
+            if model.operatorCodes[op.opcodeIndex].customCode != code.encode() or op.customOptions is None:
+                continue
+            channels = flexbuffers.Loads(bytes(bytearray(op.customOptions))).get(key)
+            y = int(op.outputs[0])
+            after = consumers.get(y, [])
+            if channels is None or y in outputs or len(after) != 1 or _code(model, after[0]) not in slices:
+                continue
+            narrowed = graph.tensors[int(after[0].outputs[0])]
+            wide = graph.tensors[y]
+            if list(narrowed.shape[:-1]) != list(wide.shape[:-1]) or int(narrowed.shape[-1]) != channels:
+                continue
+            op.outputs[0] = int(after[0].outputs[0])
+            dropped.append(after[0])
+        graph.operators = [op for op in graph.operators if not any(op is d for d in dropped)]
+    _drop_unused_opcodes(model)
+    return _packed(model, len(content))
+
+
 def _drop_unused_opcodes(model):
     used = sorted({op.opcodeIndex for graph in model.subgraphs for op in graph.operators})
     new_index = {old: new for new, old in enumerate(used)}
