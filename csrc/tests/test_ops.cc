@@ -111,10 +111,11 @@ TfLiteStatus Run(const TfLiteRegistration* reg, Graph& g, const std::vector<uint
   return status;
 }
 
-std::vector<uint8_t> Options1D(int64_t block, bool residual) {
+std::vector<uint8_t> Options1D(int64_t block, bool residual, int64_t channels = -1) {
   flexbuffers::Builder fbb;
   fbb.Map([&] {
     fbb.Int(contract::kKeyBlock, block);
+    if (channels >= 0) fbb.Int(contract::kKeyChannels, channels);
     fbb.Bool(contract::kKeyResidual, residual);
   });
   fbb.Finish();
@@ -151,6 +152,25 @@ void TestValid() {
     double worst = 0;
     for (int i = 0; i < 120; ++i) worst = fmax(worst, fabs(want[i] - g.F(3)[i]));
     Expect(worst < 1e-5, "1-D op matches the reference");
+  }
+  {  // 1-D narrowing 20 -> 6 channels (means of groups of 3) inside the op
+    Graph g;
+    g.Set(0, kTfLiteFloat32, {2, 3, 20});
+    g.Set(1, kTfLiteFloat32, {8}, true);
+    g.Set(2, kTfLiteFloat32, {8}, true);
+    g.Set(3, kTfLiteFloat32, {1});
+    for (int i = 0; i < 120; ++i) g.F(0)[i] = dist(rng);
+    for (int i = 0; i < 8; ++i) g.F(1)[i] = 1.0f + 0.1f * i, g.F(2)[i] = 0.02f * i;
+    Expect(Run(KerasWht_Register_WHT1D(), g, Options1D(8, false, 6)) == kTfLiteOk, "1-D narrowing op runs");
+    Expect(g.tensors[3].dims->size == 3 && g.tensors[3].dims->data[1] == 3 && g.tensors[3].dims->data[2] == 6,
+           "1-D narrowing op's output has 6 channels");
+    std::vector<float> want(36);
+    keras_wht::Wht1DShape s{6, 6, 8, false};
+    s.in_channels = 20;
+    keras_wht::Reference(s, g.F(1), g.F(2), g.F(0), want.data());
+    double worst = 0;
+    for (int i = 0; i < 36; ++i) worst = fmax(worst, fabs(want[i] - g.F(3)[i]));
+    Expect(worst < 1e-5, "1-D narrowing op matches the reference");
   }
   {  // 2-D, per channel, two threads, non-constant parameters
     Graph g;
@@ -253,6 +273,12 @@ void TestErrors() {
     ExpectError(r2, g, Options2D(8, 8, false, false), "scale > 0"); }
   { Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {4}); g.Set(3, kTfLiteFloat32, {1});
     ExpectError(r1, g, Options1D(8, false), "threshold has shape (4)"); }
+  { Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {8}); g.Set(3, kTfLiteFloat32, {1});
+    ExpectError(r1, g, Options1D(8, false, 17), "\"channels\" is 17, more than the input's 16 channels"); }
+  { Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {8}); g.Set(3, kTfLiteFloat32, {1});
+    ExpectError(r1, g, Options1D(8, false, 0), "\"channels\" must be at least 1, got 0"); }
+  { Graph g; g.Set(0, kTfLiteFloat32, {2, 16}); g.Set(1, kTfLiteFloat32, {8}); g.Set(2, kTfLiteFloat32, {8}); g.Set(3, kTfLiteFloat32, {1});
+    ExpectError(r1, g, Options1D(8, true, 8), "residual op cannot change its channel count"); }
   {  // options of the wrong type
     flexbuffers::Builder fbb;
     fbb.Map([&] { fbb.String(contract::kKeyBlock, "eight"); fbb.Bool(contract::kKeyResidual, false); });
