@@ -5,9 +5,11 @@ BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export CUDA_VISIBLE_DEVICES ?=
 
-# Debian packages: the compiler and flexbuffers header the kernels build with (at pip
-# install too), CMake, and the aarch64 cross compiler with qemu for the ARM tests.
-APT_PACKAGES := g++ cmake libflatbuffers-dev g++-aarch64-linux-gnu qemu-user
+# Debian packages: the compiler, flexbuffers header and pthreadpool (the kernels' threads)
+# the kernels build with (at pip install too, the device venvs' included), CMake, and the
+# aarch64 cross compiler with qemu for the ARM tests (which have no arm64 pthreadpool, so
+# they run the built-in pool).
+APT_PACKAGES := g++ cmake libflatbuffers-dev libpthreadpool-dev g++-aarch64-linux-gnu qemu-user
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The kernels must build here: a failed build is an error, not a package without them.
 export KERAS_WHT_REQUIRE_KERNELS ?= 1
@@ -33,11 +35,17 @@ test: install
 	$(MAKE) test-kernels test-aarch64 test-keras3 test-legacy test-device
 
 # The C++ kernels and their TFLite glue with AddressSanitizer and UndefinedBehaviorSanitizer
-# (including the fuzz loop over options and shapes).
+# (including the fuzz loop over options and shapes), once on pthreadpool and once on the
+# built-in pool (the threaded tests run on each).
 test-kernels: apt-packages
-	cmake -S csrc -B build/kernels-sanitized -DKERAS_WHT_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S csrc -B build/kernels-sanitized -DKERAS_WHT_SANITIZE=ON -DKERAS_WHT_PTHREADPOOL=ON \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build build/kernels-sanitized -j2 >/dev/null
 	ctest --test-dir build/kernels-sanitized --output-on-failure
+	cmake -S csrc -B build/kernels-sanitized-builtin-pool -DKERAS_WHT_SANITIZE=ON -DKERAS_WHT_PTHREADPOOL=OFF \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build/kernels-sanitized-builtin-pool -j2 >/dev/null
+	ctest --test-dir build/kernels-sanitized-builtin-pool --output-on-failure
 
 # The same tests cross-built for aarch64 (NEON against the scalar path) and run under qemu.
 test-aarch64: apt-packages
@@ -89,7 +97,8 @@ bench-peers: install
 	$(BIN)/pip install --quiet fht-cpu || echo "fht-cpu did not install: fwht_peers.py skips it"
 
 # The README's benchmark tables and plot (into docs/bench), then the formulation and kernel
-# benchmarks, and the transform against its CPU peers (docs/bench/bench-fwht.md).
+# benchmarks, the transform against its CPU peers (docs/bench/bench-fwht.md), and whether a
+# second thread pays (the custom ops at 1 and 2 threads).
 bench: install bench-peers
 	$(BIN)/keras-wht bench layers --threads 1,2 --out docs/bench
 	$(BIN)/keras-wht bench layers --size paper --batch 10 --threads 1,2 --out docs/bench/paper-batch10
@@ -97,6 +106,7 @@ bench: install bench-peers
 	$(BIN)/python benchmarks/fwht_formulations.py
 	$(BIN)/python benchmarks/tflite_layers.py
 	$(BIN)/python benchmarks/fwht_peers.py
+	$(BIN)/python benchmarks/threads.py
 
 # docs/bench/accuracy.md, which docs/TFLITE.md quotes: MobileNetV2 paper-540k trained on
 # digits with the README's recipe (seed 0), and `keras-wht accuracy`'s table for the run.

@@ -5,7 +5,7 @@ the flexbuffers header (Debian/Ubuntu: apt-get install g++ libflatbuffers-dev). 
 them the build of the library fails and the package installs without it:
 convert(..., custom_ops=True) and the custom-op interpreters then say how to get it.
 
-The ops' threads come from pthreadpool (the pool XNNPACK uses; Debian/Ubuntu 20.04+:
+The ops' threads come from pthreadpool (the pool XNNPACK uses; Debian bookworm:
 apt-get install libpthreadpool-dev) where its header and library are on the compiler's
 default paths or in PTHREADPOOL_INCLUDE / PTHREADPOOL_LIB, else from the library's
 built-in pool. KERAS_WHT_PTHREADPOOL=AUTO (default), ON (required) or OFF, as in CMake.

@@ -1,5 +1,7 @@
 #include "keras_wht/thread_pool.h"
 
+#include <stdlib.h>
+
 #include <mutex>
 
 #ifdef KERAS_WHT_PTHREADPOOL
@@ -14,6 +16,19 @@
 
 namespace keras_wht {
 namespace {
+
+// See MinWorkPerThread; measured with benchmarks/threads.py (issue 14), 1 against 2
+// threads on a 2-core x86-64 with AVX-512. pthreadpool's workers spin between jobs, so a
+// split pays from about 16K elements (2 x 8K, x1.2 to 1.6) and clearly from 32K
+// (x1.4 to 1.8); 16K a thread leaves a margin. The built-in pool wakes a sleeping
+// worker, which the scheduler tends to start only when the caller sleeps or a core is
+// idle: up to 2M elements a second thread gained nothing or lost (655K: 0.62 ms on one
+// thread or two), from 4M it gained (x1.1 to 1.9; 10M: 11.7 -> 7.1 ms).
+#ifdef KERAS_WHT_PTHREADPOOL
+constexpr int64_t kDefaultMinWorkPerThread = int64_t{1} << 14;
+#else
+constexpr int64_t kDefaultMinWorkPerThread = int64_t{1} << 21;
+#endif
 
 int64_t Piece(int64_t items, int threads, int index) { return items * index / threads; }
 
@@ -124,6 +139,16 @@ void ParallelFor(int threads, int64_t items, const std::function<void(int64_t, i
   }
   if (threads > items) threads = static_cast<int>(items);
   Run(threads, items, fn);
+}
+
+int64_t MinWorkPerThread() {
+  const char* value = getenv("KERAS_WHT_MIN_WORK_PER_THREAD");
+  if (value != nullptr && *value != '\0') {
+    char* end = nullptr;
+    const long long n = strtoll(value, &end, 10);
+    if (*end == '\0' && n >= 1) return n;
+  }
+  return kDefaultMinWorkPerThread;
 }
 
 const char* ThreadPoolName() {

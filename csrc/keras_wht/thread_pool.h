@@ -18,6 +18,13 @@ void ParallelFor(int threads, int64_t items, const std::function<void(int64_t, i
 // "pthreadpool" or "built-in": the pool ParallelFor runs on.
 const char* ThreadPoolName();
 
+// The elements of work each thread must get before the ops take another one: less and
+// the second thread costs more than it saves. It depends on the pool (16K elements with
+// pthreadpool, 2M with the built-in one; measured with benchmarks/threads.py). The
+// environment variable KERAS_WHT_MIN_WORK_PER_THREAD overrides it (read at each call;
+// benchmarks/threads.py and the tests set it to 1 to split any work).
+int64_t MinWorkPerThread();
+
 }  // namespace keras_wht
 
 #endif  // KERAS_WHT_THREAD_POOL_H_

@@ -172,6 +172,8 @@ void TestValid() {
     for (int i = 0; i < 36; ++i) worst = fmax(worst, fabs(want[i] - g.F(3)[i]));
     Expect(worst < 1e-5, "1-D narrowing op matches the reference");
   }
+  // The two-thread cases below split whatever the pool's threshold (MinWorkPerThread).
+  setenv("KERAS_WHT_MIN_WORK_PER_THREAD", "1", 1);
   {  // 2-D, per channel, two threads, non-constant parameters
     Graph g;
     g.context.recommended_num_threads = 2;
@@ -232,6 +234,78 @@ void TestValid() {
     }
     Expect(worst <= 1, "two-thread int8 op within one step of the reference");
   }
+  unsetenv("KERAS_WHT_MIN_WORK_PER_THREAD");
+}
+
+// The threaded path: with KERAS_WHT_MIN_WORK_PER_THREAD=1 the ops split any input, so
+// 2 to 4 threads over small random shapes and options (1-D and 2-D, float32 and int8)
+// give what one thread gives, and the reference.
+void TestThreads() {
+  setenv("KERAS_WHT_MIN_WORK_PER_THREAD", "1", 1);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-2, 2);
+  const float step = 0.05f;  // Graph::Set's int8 scale
+  for (int round = 0; round < 60; ++round) {
+    const bool two_d = round % 2, int8 = round % 3 == 0, per_channel = rng() % 2, residual = rng() % 2;
+    const int threads = 2 + round % 3;
+    const int batch = 1 + rng() % 3, h = 1 + rng() % 12, w = 1 + rng() % 12, c = 1 + rng() % 40;
+    const int bh = 1 << (rng() % 3), bw = 1 << (rng() % 3), block = 1 << (rng() % 6);
+    const std::vector<int> param = two_d ? (per_channel ? std::vector<int>{bh, bw, c} : std::vector<int>{bh, bw})
+                                         : std::vector<int>{block};
+    const std::vector<uint8_t> options = two_d ? Options2D(bh, bw, per_channel, residual) : Options1D(block, residual);
+    const TfLiteRegistration* reg = two_d ? KerasWht_Register_WHT2D() : KerasWht_Register_WHT1D();
+    const int n = batch * h * w * c;
+    std::vector<float> x(n);
+    std::vector<int8_t> q(n);
+    for (int i = 0; i < n; ++i) {
+      x[i] = dist(rng);
+      q[i] = static_cast<int8_t>(std::max(-128L, std::min(127L, lrintf(x[i] / step))));
+      if (int8) x[i] = step * q[i];
+    }
+    int p = 1;
+    for (int d : param) p *= d;
+    std::vector<float> scale(p), threshold(p);
+    for (int i = 0; i < p; ++i) scale[i] = 0.5f + 0.01f * (i % 50), threshold[i] = 0.02f * (i % 9);
+    std::vector<float> got[2];
+    for (int run = 0; run < 2; ++run) {
+      Graph g;
+      g.context.recommended_num_threads = run == 0 ? 1 : threads;
+      const TfLiteType type = int8 ? kTfLiteInt8 : kTfLiteFloat32;
+      g.Set(0, type, {batch, h, w, c});
+      g.Set(1, kTfLiteFloat32, param, round % 4 < 2);
+      g.Set(2, kTfLiteFloat32, param, round % 4 < 2);
+      g.Set(3, type, {1});
+      if (int8)
+        memcpy(g.storage[0].data(), q.data(), n);
+      else
+        memcpy(g.F(0), x.data(), n * sizeof(float));
+      memcpy(g.F(1), scale.data(), p * sizeof(float));
+      memcpy(g.F(2), threshold.data(), p * sizeof(float));
+      const std::string what = "round " + std::to_string(round) + (two_d ? " 2-D" : " 1-D") + (int8 ? " int8" : " float32") +
+                               ", " + std::to_string(run == 0 ? 1 : threads) + " threads";
+      Expect(Run(reg, g, options) == kTfLiteOk, what + " runs");
+      got[run].resize(n);
+      for (int i = 0; i < n; ++i)
+        got[run][i] = int8 ? static_cast<float>(reinterpret_cast<int8_t*>(g.storage[3].data())[i]) : g.F(3)[i];
+    }
+    std::vector<float> want(n);
+    if (two_d)
+      keras_wht::Reference(keras_wht::Wht2DShape{batch, h, w, c, bh, bw, per_channel, residual}, scale.data(),
+                           threshold.data(), x.data(), want.data());
+    else
+      keras_wht::Reference(keras_wht::Wht1DShape{batch * h * w, c, block, residual}, scale.data(), threshold.data(),
+                           x.data(), want.data());
+    double between = 0, from_reference = 0;
+    for (int i = 0; i < n; ++i) {
+      between = fmax(between, fabs(got[0][i] - got[1][i]));
+      const float expected = int8 ? std::max(-128.0f, std::min(127.0f, nearbyintf(want[i] / step))) : want[i];
+      from_reference = fmax(from_reference, fabs(expected - got[1][i]));
+    }
+    const std::string what = "round " + std::to_string(round) + ": " + std::to_string(threads) + " threads";
+    Expect(between <= (int8 ? 0 : 1e-6), what + " give what one thread gives");
+    Expect(from_reference <= (int8 ? 1 : 1e-4), what + " match the reference");
+  }
+  unsetenv("KERAS_WHT_MIN_WORK_PER_THREAD");
 }
 
 void ExpectError(const TfLiteRegistration* reg, Graph& g, const std::vector<uint8_t>& options, const char* needle) {
@@ -364,6 +438,7 @@ int main(int argc, char** argv) {
     return 77;
   }
   TestValid();
+  TestThreads();
   TestErrors();
   const int ran = Fuzz(rounds);
   Expect(ran > rounds / 100, "the fuzz loop gets through Eval at times");

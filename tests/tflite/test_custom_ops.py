@@ -120,12 +120,17 @@ def test_a_mixed_precision_layer_becomes_a_custom_op(rng):
     assert tflite.operators(content).count("KerasWht1D") == 2
 
 
-def test_threads_and_batch_sizes(rng):
+@pytest.mark.parametrize("split", ["default", "any work"])
+def test_threads_and_batch_sizes(split, rng, monkeypatch):
+    # "any work": KERAS_WHT_MIN_WORK_PER_THREAD=1 (read when the op is prepared) makes
+    # the ops split even a small input between the threads.
+    if split == "any work":
+        monkeypatch.setenv("KERAS_WHT_MIN_WORK_PER_THREAD", "1")
     model = _model(WHT1D(block_size=64), (16, 16, 256), rng)
     content = tflite.convert(model, custom_ops=True)
     x = rng.standard_normal((5, 16, 16, 256)).astype(np.float32)
     want = np.asarray(model(x))
-    for threads in (1, 2):
+    for threads in (1, 2, 3):
         got = tflite.Interpreter(model_content=content, num_threads=threads).predict(x, batch_size=2, progress=False)
         np.testing.assert_allclose(got, want, atol=1e-4)
 
