@@ -88,22 +88,36 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=60, help="timed calls of each interpreter per case")
     parser.add_argument("--dtype", default="float32,int8", help="float32, int8 or both (comma-separated)")
     parser.add_argument("--runtime", default=None, help="the TFLite runtime (default: the first installed)")
+    parser.add_argument("--out", default="docs/bench/bench-threads.md", help="the Markdown file to write ('': none)")
     args = parser.parse_args(argv)
     if not custom_ops.available():
         raise SystemExit("keras-wht's kernels are not built: nothing to measure")
-    print(f"kernels {custom_ops.isa()}, {custom_ops.thread_pool()} threads, {os.cpu_count()} CPUs; "
-          f"medians of {args.repeats} interleaved calls; x = 1-thread ms / 2-thread ms")
-    print(f"{'op':6} {'dtype':7} {'shape':>16} {'elements':>9} {'1 thread':>9} {'2 forced':>9} {'2 default':>9}"
-          f" {'x forced':>8} {'x default':>9}")
+    from keras_wht.bench.report import environment
+
+    cpu = environment(args.runtime)["cpu"]
+    lines = []
+
+    def say(text):
+        print(text, flush=True)
+        lines.append(text)
+
+    say(f"{cpu}: kernels {custom_ops.isa()}, {custom_ops.thread_pool()} threads, {os.cpu_count()} CPUs; "
+        f"medians of {args.repeats} interleaved calls; x = 1-thread ms / 2-thread ms")
+    say(f"{'op':6} {'dtype':7} {'shape':>16} {'elements':>9} {'1 thread':>9} {'2 forced':>9} {'2 default':>9}"
+        f" {'x forced':>8} {'x default':>9}")
     for dtype in args.dtype.split(","):
         for name, make, shape in CASES:
             buffer = content(make, shape, dtype)
             runs = [runner(buffer, shape, 1, None, args.runtime), runner(buffer, shape, 2, 1, args.runtime),
                     runner(buffer, shape, 2, None, args.runtime)]
             one, forced, default = (s * 1e3 for s in timing.interleaved(runs, repeats=args.repeats))
-            print(f"{name:6} {dtype:7} {'x'.join(map(str, shape)):>16} {int(np.prod(shape)):>9} {one:9.4f}"
-                  f" {forced:9.4f} {default:9.4f} {one / forced:8.2f} {one / default:9.2f}", flush=True)
+            say(f"{name:6} {dtype:7} {'x'.join(map(str, shape)):>16} {int(np.prod(shape)):>9} {one:9.4f}"
+                f" {forced:9.4f} {default:9.4f} {one / forced:8.2f} {one / default:9.2f}")
             keras.backend.clear_session()
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("Written by `python benchmarks/threads.py` (`make bench`); see the script's docstring.\n\n```\n"
+                    + "\n".join(lines) + "\n```\n")
 
 
 if __name__ == "__main__":
