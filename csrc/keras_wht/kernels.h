@@ -101,7 +101,8 @@ size_t ScratchFloats(const Wht2DShape& shape, Isa isa);
 int64_t ItemSize(const Wht1DShape& shape, Isa isa);
 int64_t ItemSize(const Wht2DShape& shape, Isa isa);
 
-// out may alias in. Uses packed.isa, which must be supported by this CPU.
+// out may alias in. Uses packed.isa, which must be supported by this CPU. Denormal
+// inputs and results count as zero, as in XNNPACK's operators.
 void Run(const Wht1DShape& shape, const Packed& packed, const float* in, float* out, int64_t begin,
          int64_t end, float* scratch);
 void Run(const Wht2DShape& shape, const Packed& packed, const float* in, float* out, int64_t begin,

@@ -18,14 +18,16 @@ namespace keras_wht {
 namespace {
 
 // See MinWorkPerThread; measured with benchmarks/threads.py (issue 14), 1 against 2
-// threads on a 2-core x86-64 with AVX-512. pthreadpool's workers spin between jobs, so a
-// split pays from about 16K elements (2 x 8K, x1.2 to 1.6) and clearly from 32K
-// (x1.4 to 1.8); 16K a thread leaves a margin. The built-in pool wakes a sleeping
+// threads on a 2-core x86-64 with AVX-512. pthreadpool's workers spin between jobs, so
+// on idle cores a split pays from 16K elements (2 x 8K: x1.5 to 1.8, docs/bench/
+// bench-threads.md) and not at 4K (x0.96 to 1.14): 8K a thread. (On cores busy with other
+// work a spinning wait can cost a scheduler tick at any size: threads beyond the idle
+// cores do not pay, for XNNPACK's own pthreadpool either.) The built-in pool wakes a sleeping
 // worker, which the scheduler tends to start only when the caller sleeps or a core is
 // idle: up to 2M elements a second thread gained nothing or lost (655K: 0.62 ms on one
 // thread or two), from 4M it gained (x1.1 to 1.9; 10M: 11.7 -> 7.1 ms).
 #ifdef KERAS_WHT_PTHREADPOOL
-constexpr int64_t kDefaultMinWorkPerThread = int64_t{1} << 14;
+constexpr int64_t kDefaultMinWorkPerThread = int64_t{1} << 13;
 #else
 constexpr int64_t kDefaultMinWorkPerThread = int64_t{1} << 21;
 #endif

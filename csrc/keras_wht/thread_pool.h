@@ -19,7 +19,7 @@ void ParallelFor(int threads, int64_t items, const std::function<void(int64_t, i
 const char* ThreadPoolName();
 
 // The elements of work each thread must get before the ops take another one: less and
-// the second thread costs more than it saves. It depends on the pool (16K elements with
+// the second thread costs more than it saves. It depends on the pool (8K elements with
 // pthreadpool, 2M with the built-in one; measured with benchmarks/threads.py). The
 // environment variable KERAS_WHT_MIN_WORK_PER_THREAD overrides it (read at each call;
 // benchmarks/threads.py and the tests set it to 1 to split any work).

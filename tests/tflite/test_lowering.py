@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not custom_ops.available(), reason="keras-wht's 
 
 
 def _net():
-    return keras.Sequential([keras.Input((8, 8, 4)), WHT2D(), WHT1D(units=4)])
+    return keras.Sequential([keras.Input((8, 8, 4)), WHT2D(), WHT1D(units=2)])  # WHT1D narrows
 
 
 def test_the_model_is_left_as_it_was(rng):
@@ -25,7 +25,7 @@ def test_the_model_is_left_as_it_was(rng):
     x = rng.standard_normal((2, 8, 8, 4)).astype(np.float32)
     before = np.asarray(model(x))
     tflite.convert(model, custom_ops=True)
-    assert all("core" not in vars(layer) for layer in model.layers)
+    assert all("core" not in vars(layer) and "call" not in vars(layer) for layer in model.layers)
     np.testing.assert_array_equal(np.asarray(model(x)), before)
 
 
@@ -35,8 +35,9 @@ def test_the_model_is_left_as_it_was_when_conversion_fails():
         with lowering.markers(model) as plans:
             assert [type(p.layer) for p in plans] == [WHT2D, WHT1D]
             assert all("core" in vars(p.layer) for p in plans)
+            assert all("call" in vars(p.layer) for p in plans), "WHT2D with shared parameters, WHT1D narrowing"
             raise RuntimeError("boom")
-    assert all("core" not in vars(layer) for layer in model.layers)
+    assert all("core" not in vars(layer) and "call" not in vars(layer) for layer in model.layers)
 
 
 def test_a_subclassed_model_and_a_shared_layer(rng):
@@ -104,3 +105,17 @@ def test_a_model_not_built():
     with pytest.raises(ValueError, match=r"convert\(custom_ops=True\): layer 'wht2d\w*' is not built, so its "
                                          r"blocks are not known: give the model a keras.Input"):
         tflite.convert(keras.Sequential([WHT2D()]), custom_ops=True)
+
+
+@pytest.mark.parametrize("custom", [False, True])
+def test_every_tensor_shape_is_known_before_running(custom, rng):
+    # Channel changes reshape with constant targets: a target computed from the input's
+    # shape (SHAPE, PACK) would make the tensors after it dynamic, and XNNPACK skips
+    # every operator on dynamic tensors.
+    model = keras.Sequential([keras.Input((6, 6, 13)), WHT1D(4), WHT1D(24), WHT2D(8, strides=2), WHT2D(3)])
+    content = tflite.convert(model, custom_ops=custom)
+    ops = tflite.operators(content)
+    assert "SHAPE" not in ops and "PACK" not in ops, ops
+    it = tflite.Interpreter(model_content=content)
+    x = rng.standard_normal((1, 6, 6, 13)).astype(np.float32)
+    np.testing.assert_allclose(it.predict(x, progress=False), np.asarray(model(x)), atol=1e-4)
