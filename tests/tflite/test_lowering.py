@@ -119,3 +119,12 @@ def test_every_tensor_shape_is_known_before_running(custom, rng):
     it = tflite.Interpreter(model_content=content)
     x = rng.standard_normal((1, 6, 6, 13)).astype(np.float32)
     np.testing.assert_allclose(it.predict(x, progress=False), np.asarray(model(x)), atol=1e-4)
+
+
+def test_a_narrowing_op_whose_slice_was_not_folded_is_an_error(monkeypatch):
+    # The op narrows its channels itself; left before the slice, it would feed the slice
+    # fewer channels than the model says. Conversion refuses rather than write that.
+    monkeypatch.setattr(lowering.rewrite, "fold_channel_slices", lambda content, code, key: (content, 0))
+    model = keras.Sequential([keras.Input((4, 4, 12)), WHT1D(3)])
+    with pytest.raises(RuntimeError, match=r"channel narrowing of layer\(s\) \['wht1d"):
+        tflite.convert(model, custom_ops=True)

@@ -156,10 +156,14 @@ def replace_markers(content, plans):
             scale, threshold = p.parameters()
             replacements[key] = (p.op.name, flexbuffers.Dumps(p.options), [("scale", scale), ("threshold", threshold)])
     content, found = rewrite.replace_custom_operators(content, MARKER, replacements)
-    content = rewrite.fold_channel_slices(content, contract.WHT1D_OP.name, "channels")
+    content, folded = rewrite.fold_channel_slices(content, contract.WHT1D_OP.name, "channels")
     missing = sorted({p.layer.name for k, p in enumerate(plans) if p.reason is None and k not in found})
     if missing:
         raise RuntimeError(f"convert(custom_ops=True) found no custom operator for layer(s) {missing}.")
+    narrowing = sorted(p.layer.name for k, p in enumerate(plans) if p.reason is None and "channels" in p.options)
+    if folded != sum(found.count(k) for k, p in enumerate(plans) if p.reason is None and "channels" in p.options):
+        raise RuntimeError(f"convert(custom_ops=True) could not put the channel narrowing of layer(s) {narrowing} "
+                           "into their ops (no slice to their output's channels followed them).")
     return content
 
 

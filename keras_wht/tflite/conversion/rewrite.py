@@ -169,11 +169,12 @@ def fold_channel_slices(content, code, key):
     and whose output goes only to a SLICE or STRIDED_SLICE that keeps that many leading
     channels write the slice's output themselves; the slices are dropped. The converter
     traced such an op at its input's width and narrowed it after (the kernels narrow the
-    channels themselves). Returns the model bytes."""
+    channels themselves). Returns (model bytes, the number of ops rewired)."""
     from flatbuffers import flexbuffers
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     slices = {schema.BuiltinOperator.SLICE, schema.BuiltinOperator.STRIDED_SLICE}
+    folded = 0
     for graph in model.subgraphs:
         consumers = _consumers(graph.operators)
         outputs = {int(t) for t in graph.outputs}
@@ -193,8 +194,9 @@ def fold_channel_slices(content, code, key):
             op.outputs[0] = int(after[0].outputs[0])
             dropped.append(after[0])
         graph.operators = [op for op in graph.operators if not any(op is d for d in dropped)]
+        folded += len(dropped)
     _drop_unused_opcodes(model)
-    return _packed(model, len(content))
+    return _packed(model, len(content)), folded
 
 
 def _drop_unused_opcodes(model):
