@@ -34,9 +34,10 @@ def network(rng, shape=SHAPE, strides=1):
     """Both WHT layers between the builtin ops a network has around them."""
     inputs = keras.Input(shape, name="image")
     x = keras.layers.Conv2D(16, 3, strides=strides, padding="same", activation="relu")(inputs)
-    x = WHT2D()(x)
+    x = WHT2D(32)(x)  # widens: with custom ops, its op runs on the 16 input channels
     x = keras.layers.BatchNormalization()(x)
-    x = WHT1D(32)(x)
+    x = WHT1D(64)(x)
+    x = WHT1D(24)(x)  # narrows: with custom ops, inside its op (option "channels")
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(10)(x)
     return _randomized(keras.Model(inputs, outputs), rng)
