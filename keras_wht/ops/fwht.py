@@ -185,8 +185,9 @@ def shape_target(x, last=None):
         dims = dims[:-1] + list(last)
     if dims.count(None) <= 1:
         return [-1 if d is None else d for d in dims]
-    head = tf.shape(x) if last is None else tf.shape(x)[:-1]
-    return head if last is None else tf.concat([head, list(last)], 0)
+    if last is None:
+        return tf.shape(x)
+    return tf.concat([tf.shape(x)[:-1], list(last)], 0)
 
 
 def choose_method(b, inner):
