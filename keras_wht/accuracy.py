@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from keras_wht import _files, datasets, training
+from keras_wht.datasets.pipeline import images
 
 CALIBRATION_SAMPLES = 128
 
@@ -28,18 +29,14 @@ def check(run):
 
 def data(run, model, *, calibration=CALIBRATION_SAMPLES):
     """(test images, test labels, calibration images) of the run's data set, prepared as
-    training prepared them (same split, size and channels)."""
+    training prepared them (same split, subset, size, fit and channels)."""
     metrics = check(run)
-    (x_train, y_train), (x_test, y_test), _ = datasets.load(metrics["dataset"], seed=metrics.get("seed", 0))
-    size = int(model.inputs[0].shape[1])
-
-    def images(x, y):
-        batches = training.pipeline(x, y, input_size=size, batch_size=256)
-        return np.concatenate([b.numpy() for b, _ in batches]), y
-
-    test, labels = images(x_test, y_test)
-    calibration_images, _ = images(x_train[-calibration:], y_train[-calibration:])
-    return test, labels, calibration_images
+    size, fit = int(model.inputs[0].shape[1]), metrics.get("fit", "resize")
+    split = datasets.splits(metrics["dataset"], seed=metrics.get("seed", 0), input_size=size, fit=fit,
+                            train_size=metrics.get("train_size"))
+    (x_train, _), (x_test, labels) = split.train, split.test
+    return (images(x_test, input_size=size, fit=fit), labels,
+            images(x_train[-calibration:], input_size=size, fit=fit))
 
 
 def measure(run, *, calibration=CALIBRATION_SAMPLES, qat=None, progress=print):

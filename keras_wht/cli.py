@@ -50,7 +50,8 @@ def _train(args):
             model=args.model, wht=training.parse_wht(args.wht), dataset=args.dataset, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer,
             seed=args.seed, out=args.out, resume=args.resume, augment=args.augment,
-            distribute=args.distribute, input_size=args.input_size, recalibrate_bn=args.recalibrate_bn,
+            distribute=args.distribute, input_size=args.input_size, fit=args.fit, train_size=args.train_size,
+            recalibrate_bn=args.recalibrate_bn,
         )
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
         return _fail("train", err)
@@ -215,14 +216,22 @@ def build_parser():
     p.add_argument("--model", default="mobilenet_v2", help="mobilenet_v2, mobilenet_v3_large, resnet20 or resnet50")
     p.add_argument("--wht", default=None, help="a preset name, 'none', or a JSON Placement such as "
                    "'{\"blocks\": [15, 16], \"layers\": [\"project\"]}'")
-    p.add_argument("--dataset", default="digits", help="digits (offline), cifar10 or cifar100 (downloaded once)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (default) or fashion_mnist (offline: apt-get install dataset-fashion-mnist), cifar10 "
+                        "or cifar100 (downloaded once), a folder with one sub-folder of images per class (20%% held "
+                        "out for testing), or an .npz file of x_train, y_train, x_test, y_test")
+    p.add_argument("--train-size", type=int, default=None, metavar="N",
+                   help="train on the first N training images only (a tenth of them validates)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="(initial) learning rate")
     p.add_argument("--schedule", default="cosine", help="constant or cosine (default)")
     p.add_argument("--optimizer", default="adam", help="adam (default) or sgd (momentum 0.9)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--input-size", type=int, default=32, help="images are resized to this square size")
+    p.add_argument("--input-size", type=int, default=32, help="the network's square input size (default 32)")
+    p.add_argument("--fit", choices=["resize", "pad"], default="resize",
+                   help="how images reach --input-size: resize (default), or pad with zeros around the centre "
+                        "(images no larger than it, such as Fashion-MNIST's 28x28 to 32)")
     p.add_argument("--augment", action="store_true", help="pad-and-crop and horizontal flips")
     p.add_argument("--distribute", nargs="?", const="mirrored", default=False, metavar="STRATEGY",
                    help="mirrored (bare --distribute): tf.distribute.MirroredStrategy over this machine's devices; "
@@ -260,7 +269,8 @@ def build_parser():
                    help="each WHT layer as one native KerasWht1D/KerasWht2D op (needs the kernels; see docs/TFLITE.md)")
     p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], default=None)
     p.add_argument("--calibration", default=None,
-                   help="int8 calibration inputs: 'digits' (resized to the model's input) or a .npy file")
+                   help="int8 calibration inputs: a data set as `train --dataset` takes it (its first training "
+                        "images, resized to the model's input) or a .npy file of inputs")
     p.add_argument("--io-dtype", choices=["float32", "int8"], default="float32",
                    help="with --quantize int8: the model's input and output type")
     p.add_argument("--no-verify", dest="verify", action="store_false",

@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from keras_wht import _files, datasets, training
+from keras_wht.datasets import pipeline
 from keras_wht._keras import keras
 from keras_wht.models import registry
 
@@ -48,8 +49,7 @@ def check(*, epochs, seed, out, wht):
 def _test_images(seed):
     """The digits test split, resized to INPUT_SIZE x INPUT_SIZE x 3 as training sees it."""
     _, (x, y) = datasets.load_digits(seed=seed)
-    batches = training.pipeline(x, y, input_size=INPUT_SIZE, batch_size=256)
-    return np.concatenate([images.numpy() for images, _ in batches]), y
+    return pipeline.images(x, input_size=INPUT_SIZE), y
 
 
 def _train(name, wht, *, epochs, seed, out, console):

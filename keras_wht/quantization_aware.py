@@ -166,8 +166,9 @@ def fine_tune_in_tf_keras(run_dir, weights, *, out, epochs, learning_rate, batch
     """The tf_keras side of `fine_tune` (TF_USE_LEGACY_KERAS=1): from the run's metrics and
     the weights `export_run` wrote, the fine-tuned QAT model's files in `out`. Returns
     the metrics it writes."""
-    from keras_wht import datasets, models, tflite, training
+    from keras_wht import datasets, models, tflite
     from keras_wht._keras import keras, walk_layers
+    from keras_wht.datasets.pipeline import pipeline
     from keras_wht.tflite import qat
 
     run = read_run(run_dir)
@@ -178,11 +179,12 @@ def fine_tune_in_tf_keras(run_dir, weights, *, out, epochs, learning_rate, batch
                          "the square RGB images `keras-wht train` makes")
     input_size = input_shape[0]
     keras.utils.set_random_seed(seed)
-    (x_train, y_train), (x_test, y_test), classes = datasets.load(run["dataset"], seed=seed)
-    held_out = max(1, len(x_train) // 10)  # `keras-wht train`'s validation split, left out as it did
-    batches = dict(input_size=input_size, batch_size=batch_size)
-    train_data = training.pipeline(x_train[held_out:], y_train[held_out:], shuffle=True, seed=seed, **batches)
-    test_data = training.pipeline(x_test, y_test, **batches)
+    fit = run.get("fit", "resize")  # `keras-wht train`'s splits, prepared as it did (its validation left out)
+    data = datasets.splits(run["dataset"], seed=seed, input_size=input_size, fit=fit, train_size=run.get("train_size"))
+    (x_test, y_test), classes = data.test, data.classes
+    batches = dict(input_size=input_size, batch_size=batch_size, fit=fit)
+    train_data = pipeline(*data.train, shuffle=True, seed=seed, **batches)
+    test_data = pipeline(x_test, y_test, **batches)
 
     net = models.build(run["model"], wht=run["wht"], input_size=input_size, classes=classes)
     load_weights(net, weights)

@@ -12,7 +12,8 @@ import zipfile
 import numpy as np
 import tensorflow as tf
 
-from keras_wht import _checks, _files, datasets, models
+from keras_wht import _checks, _files, datasets, distribution, models
+from keras_wht.datasets.pipeline import FITS, pipeline
 from keras_wht._keras import keras, walk_layers
 
 SCHEDULES = ("constant", "cosine")
@@ -24,13 +25,6 @@ SCHEDULES = ("constant", "cosine")
 # variances 60-630x their batch variances.
 BATCH_NORM_MOMENTUM = 0.9
 OPTIMIZERS = ("adam", "sgd")
-# `distribute` by name (True is "mirrored"): tf.distribute.MirroredStrategy over this
-# machine's devices, tf.distribute.MultiWorkerMirroredStrategy over the workers TF_CONFIG names.
-STRATEGIES = ("mirrored", "multi-worker")
-TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                     '"task": {"type": "worker", "index": 0}}')
-
-
 def parse_wht(text):
     """A `--wht` value: None, a preset name, or a JSON object of Placement fields."""
     if text is None or text.lower() in ("", "none", "plain"):
@@ -43,107 +37,23 @@ def parse_wht(text):
     return text
 
 
-def pipeline(x, y, *, input_size, batch_size, shuffle=False, augment=False, seed=0):
-    """tf.data batches resized to input_size x input_size x 3, optionally with the standard
-    CIFAR augmentation (pad by 1/8 of the size and crop back, random horizontal flip)."""
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    pad = input_size // 8
-
-    def prepare(images, labels):
-        images = tf.image.resize(images, (input_size, input_size))
-        if images.shape[-1] == 1:
-            images = tf.tile(images, [1, 1, 1, 3])
-        if augment:
-            images = tf.image.pad_to_bounding_box(images, pad, pad, input_size + 2 * pad, input_size + 2 * pad)
-            images = tf.map_fn(lambda im: tf.image.random_crop(im, (input_size, input_size, 3), seed=seed), images)
-            images = tf.image.random_flip_left_right(images, seed=seed)
-        return images, labels
-
-    # Under MultiWorkerMirroredStrategy every worker runs this pipeline and keeps its share of
-    # each batch (DATA sharding; the default, AUTO, first tries to shard by input file, which
-    # arrays do not have). The same seed on every worker gives the same shuffled order.
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    batches = data.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    return batches.with_options(options)
-
-
-def strategy_name(distribute):
-    """`distribute` as None (no strategy) or one of STRATEGIES; ValueError naming it unless it
-    is False, None, True ("mirrored") or one of STRATEGIES."""
-    if distribute is None or distribute is False:
-        return None
-    if distribute is True:
-        return "mirrored"
-    if isinstance(distribute, str) and distribute in STRATEGIES:
-        return distribute
-    raise ValueError(f"`distribute` must be False, True, 'mirrored' or 'multi-worker', got {distribute!r}.")
-
-
-def read_tf_config(text=None):
-    """This worker's place in the cluster that TF_CONFIG (or `text`) describes, as
-    MultiWorkerMirroredStrategy reads it: {"workers": how many, "task": (type, index),
-    "chief": whether this worker writes the outputs (the "chief" task, or worker 0 in a
-    cluster without one)}. Raises ValueError naming TF_CONFIG and what is wrong with it."""
-    if text is None:
-        text = os.environ.get("TF_CONFIG", "")
-    if not text.strip():
-        raise ValueError("`distribute` 'multi-worker' needs the TF_CONFIG environment variable, which is not set: "
-                         "JSON naming every worker of the cluster and this worker's task, such as "
-                         f"{TF_CONFIG_EXAMPLE}.")
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"TF_CONFIG is not JSON ({err}): {text!r}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"TF_CONFIG must be a JSON object with \"cluster\" and \"task\", got {text!r}")
-    cluster, task = config.get("cluster"), config.get("task")
-    if not cluster:
-        raise ValueError("TF_CONFIG has no \"cluster\" (the address of every worker, such as "
-                         f"{{\"worker\": [\"host1:12345\", \"host2:12345\"]}}): {text!r}")
-    jobs = ("chief", "worker")
-    if not isinstance(cluster, dict) or not set(cluster) <= set(jobs) or "worker" not in cluster and "chief" not in cluster:
-        raise ValueError("TF_CONFIG's \"cluster\" must map \"worker\" (and optionally \"chief\") to lists of "
-                         f"\"host:port\" addresses, got {json.dumps(cluster)}")
-    for job, addresses in cluster.items():
-        if not isinstance(addresses, list) or not addresses or not all(
-                isinstance(a, str) and ":" in a for a in addresses):
-            raise ValueError(f"TF_CONFIG's \"cluster\" must list \"host:port\" addresses for {job!r}, "
-                             f"got {json.dumps(addresses)}")
-    if len(cluster.get("chief", [])) > 1:
-        raise ValueError(f"TF_CONFIG's \"cluster\" may have one \"chief\", got {json.dumps(cluster['chief'])}")
-    if not isinstance(task, dict) or "type" not in task or "index" not in task:
-        raise ValueError("TF_CONFIG has no \"task\" with a \"type\" and an \"index\" (this worker's place in the "
-                         f"cluster, such as {{\"type\": \"worker\", \"index\": 0}}): {text!r}")
-    kind, index = task["type"], task["index"]
-    if kind not in cluster:
-        raise ValueError(f"TF_CONFIG's task type {kind!r} is not in its cluster, which has "
-                         f"{' and '.join(repr(job) for job in cluster)}")
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
-        raise ValueError(f"TF_CONFIG's task index {index!r} is not an index into its cluster's "
-                         f"{len(cluster[kind])} {kind!r} address(es)")
-    chief = kind == "chief" or (index == 0 and "chief" not in cluster)
-    return {"workers": sum(len(addresses) for addresses in cluster.values()), "task": (kind, index), "chief": chief}
-
-
 def check(*, model="mobilenet_v2", wht=None, dataset="digits", epochs=5, batch_size=64, learning_rate=1e-3,
           schedule="cosine", optimizer="adam", seed=0, input_size=32, out="runs/train", resume=False,
-          distribute=False):
+          distribute=False, fit="resize", train_size=None):
     """Raises ValueError naming the argument and its value unless `train` can start with these
     (FileNotFoundError for `resume` without a checkpoint in `out`; for `distribute`
     "multi-worker", ValueError naming TF_CONFIG unless it describes a cluster and this
     worker's task). Cheap: loads, builds and makes nothing, and runs no TensorFlow op;
     `train` runs it first."""
-    if strategy_name(distribute) == "multi-worker":
-        read_tf_config()
+    if distribution.strategy_name(distribute) == "multi-worker":
+        distribution.read_tf_config()
     models.get(model)
     if isinstance(wht, str) and wht not in models.presets(model):
         raise ValueError(f"Unknown `wht` preset {wht!r} for {model}; the presets are: "
                          f"{', '.join(models.presets(model))}.")
-    if dataset not in datasets.NAMES:
-        raise ValueError(f"Unknown dataset {dataset!r}; the datasets are: {', '.join(datasets.NAMES)}.")
+    datasets.check(dataset)
+    _checks.one_of("fit", fit, FITS)
+    datasets.check_train_size(train_size)
     _checks.one_of("schedule", schedule, SCHEDULES)
     _checks.one_of("optimizer", optimizer, OPTIMIZERS)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("input_size", input_size)):
@@ -239,7 +149,7 @@ class Run:
             if made and not os.path.exists(checkpoint):  # failed before its first epoch: as it was
                 shutil.rmtree(made, ignore_errors=True)
             raise
-        _average_batch_norm_statistics(net, strategy)
+        distribution.average_batch_norm_statistics(net, strategy)
         metrics = {}
         if self.recalibrate_bn and _batch_norms(net):
             metrics["test_accuracy_before_recalibration"] = float(net.evaluate(self.test_data, verbose=0)[1])
@@ -257,7 +167,11 @@ class Run:
             "wht": self.wht,
             "dataset": self.dataset,
             "epochs": self.epochs,
-            "seed": self.seed,  # the data set's split (keras-wht accuracy evaluates on the same)
+            # What keras-wht accuracy and qat need to prepare the same splits the same way:
+            "seed": self.seed,
+            "input_size": self.input_size,
+            "fit": self.fit,
+            "train_size": self.train_size,
             "parameters": int(net.count_params()),
             "test_accuracy": float(test_accuracy),
             "test_loss": float(test_loss),
@@ -285,6 +199,8 @@ def prepare(
     augment=False,
     distribute=False,
     input_size=32,
+    fit="resize",
+    train_size=None,
     recalibrate_bn=True,
 ):
     """A `Run` of `train` with these arguments, checked and ready: raises ValueError (an
@@ -296,18 +212,17 @@ def prepare(
     cluster has started: TensorFlow waits for them, without a time limit."""
     check(model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
           schedule=schedule, optimizer=optimizer, seed=seed, input_size=input_size, out=out, resume=resume,
-          distribute=distribute)
+          distribute=distribute, fit=fit, train_size=train_size)
     # The strategy comes first: MultiWorkerMirroredStrategy sets up TensorFlow's collective
     # ops and its server, which it can do only before the process runs its first TensorFlow
     # op (the seed, the data and the network all run some).
-    distribute = strategy_name(distribute)
-    strategy, cluster = _strategy(distribute)
+    distribute = distribution.strategy_name(distribute)
+    strategy, cluster = distribution.strategy(distribute)
     keras.utils.set_random_seed(seed)
 
-    (x_train, y_train), (x_test, y_test), classes = datasets.load(dataset, seed=seed)
-    held_out = max(1, len(x_train) // 10)  # deterministic validation split from the training set
-    x_val, y_val, x_train, y_train = x_train[:held_out], y_train[:held_out], x_train[held_out:], y_train[held_out:]
-    batches = dict(input_size=input_size, batch_size=batch_size)
+    data = datasets.splits(dataset, seed=seed, input_size=input_size, fit=fit, train_size=train_size)
+    (x_train, y_train), classes = data.train, data.classes
+    batches = dict(input_size=input_size, batch_size=batch_size, fit=fit)
 
     done = 0
     with strategy.scope():
@@ -322,16 +237,16 @@ def prepare(
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if schedule == "cosine" else learning_rate
             opt = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=0.9)
             net.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    val_data = pipeline(x_val, y_val, **batches)
+    val_data = pipeline(*data.validation, **batches)
     if cluster["workers"] > 1:
-        _multi_worker_keras(net, strategy, next(iter(val_data)))
+        distribution.multi_worker_keras(net, strategy, next(iter(val_data)))
     return Run(
-        model=model, wht=wht, dataset=dataset, epochs=epochs, seed=seed, out=out, resume=resume,
-        recalibrate_bn=recalibrate_bn,
+        model=model, wht=wht, dataset=datasets.resolve(dataset), epochs=epochs, seed=seed, out=out, resume=resume,
+        recalibrate_bn=recalibrate_bn, input_size=input_size, fit=fit, train_size=train_size,
         net=net, strategy=strategy, done=done, distribute=distribute, **cluster,
         train_data=pipeline(x_train, y_train, shuffle=True, augment=augment, seed=seed, **batches),
         val_data=val_data,
-        test_data=pipeline(x_test, y_test, **batches),
+        test_data=pipeline(*data.test, **batches),
         recalibration_data=pipeline(x_train, y_train, **batches),
     )
 
@@ -352,6 +267,8 @@ def train(
     augment=False,
     distribute=False,
     input_size=32,
+    fit="resize",
+    train_size=None,
     recalibrate_bn=True,
     verbose=1,
 ):
@@ -380,85 +297,8 @@ def train(
     return prepare(
         model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         schedule=schedule, optimizer=optimizer, seed=seed, out=out, resume=resume, augment=augment,
-        distribute=distribute, input_size=input_size, recalibrate_bn=recalibrate_bn,
+        distribute=distribute, input_size=input_size, fit=fit, train_size=train_size, recalibrate_bn=recalibrate_bn,
     ).fit(verbose=verbose)
-
-
-def _strategy(distribute):
-    """The tf.distribute strategy `distribute` (a name from `strategy_name`) asks for, and
-    this process's place among the workers: {"workers", "task", "chief"} (see read_tf_config)."""
-    alone = {"workers": 1, "task": None, "chief": True}
-    if distribute is None:
-        return tf.distribute.get_strategy(), alone
-    if distribute == "mirrored":
-        return tf.distribute.MirroredStrategy(), alone
-    cluster = read_tf_config()
-    try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    except RuntimeError as err:  # "Collective ops must be configured at program startup"
-        raise RuntimeError(f"`distribute` 'multi-worker' must start before this process runs any TensorFlow op "
-                           f"(TensorFlow: {one_line(err)}): train in a fresh process") from err
-    return strategy, cluster
-
-
-def _multi_worker_keras(net, strategy, batch):
-    """Lets Keras 3's TensorFlow trainer (3.15) fit and evaluate `net` under a
-    MultiWorkerMirroredStrategy of more than one worker, where it fails twice
-    (keras-team/keras#20585):
-
-    - before the first step, `fit` and `evaluate` average a batch of data over the workers
-      (strategy.reduce, only to learn its shapes), which MultiWorkerMirroredStrategy cannot
-      do for an (images, labels) pair: "ValueError: Attempt to convert a value
-      (PerReplica:...) with an unsupported type". Here `net` is built from a local `batch`
-      instead and that step is skipped.
-    - each step's loss and metrics are averaged over the workers with
-      strategy.reduce("MEAN", value, axis=0), and they are scalars: "Invalid reduction
-      dimension 0 for input with 0 dimensions". Here the steps return them with a leading
-      axis of length 1, which that average takes away.
-
-    What Keras reports after each epoch and what `evaluate` returns do not come from those
-    averages: Keras reads the metrics' variables, summed over all workers. Only the running
-    values of the progress bar are an average of the workers' own."""
-    missing = [name for name in ("_symbolic_build", "_maybe_symbolic_build") if not hasattr(net, name)]
-    if missing:
-        raise RuntimeError(
-            f"--distribute multi-worker works around keras-team/keras#20585 through Keras' trainer "
-            f"{', '.join(missing)}, which Keras {keras.__version__} does not have; keras-wht is tested with "
-            "Keras 3.15 and TensorFlow 2.21."
-        )
-    with strategy.scope():
-        net._symbolic_build(data_batch=batch)  # the model, its metrics, loss and optimizer
-    net._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-    def with_leading_axis(step):
-        return lambda data: {name: tf.reshape(value, [1]) for name, value in step(data).items()}
-
-    net.train_step = with_leading_axis(net.train_step)
-    net.test_step = with_leading_axis(net.test_step)
-
-
-def _average_batch_norm_statistics(net, strategy):
-    """Sets the batch-norm statistics of `net` to their mean over the replicas of `strategy`
-    (a collective step under MultiWorkerMirroredStrategy: every worker runs it).
-
-    Keras 3 makes them variables with aggregation "none": under tf.distribute each replica
-    updates its own copy from its own share of each batch, and the copies drift apart (the
-    validation after each epoch, and checkpoint.keras, use them so). tf_keras averaged them
-    when they were read; this does it once, after training, so every replica and worker
-    holds one model."""
-    variables = [v for layer in _batch_norms(net) for v in (layer.moving_mean, layer.moving_variance)]
-    if strategy.num_replicas_in_sync == 1 or not variables:
-        return
-
-    @tf.function
-    def means():
-        def local():
-            return tf.distribute.get_replica_context().all_reduce("MEAN", [tf.identity(v) for v in variables])
-
-        return strategy.run(local)
-
-    for variable, mean in zip(variables, means()):
-        variable.assign(strategy.experimental_local_results(mean)[0])
 
 
 def _missing_ancestor(path):

@@ -29,14 +29,15 @@ def _run(folder, wht):
 
 
 def test_fine_tune_in_tf_keras_writes_both_int8_models(tmp_path):
-    from keras_wht import datasets, tflite, training
+    from keras_wht import datasets, tflite
+    from keras_wht.datasets.pipeline import pipeline
     from keras_wht.quantization_aware import fine_tune_in_tf_keras
 
     run = str(tmp_path / "run")
     net = _run(run, "last-third")
     (_, _), (x_test, y_test), _ = datasets.load("digits", seed=0)
     net.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    want = net.evaluate(training.pipeline(x_test, y_test, input_size=8, batch_size=64), verbose=0)[1]
+    want = net.evaluate(pipeline(x_test, y_test, input_size=8, batch_size=64), verbose=0)[1]
     out = str(tmp_path / "qat")
     metrics = fine_tune_in_tf_keras(run, os.path.join(run, "weights.npz"), out=out, epochs=1, learning_rate=1e-4,
                                     batch_size=64, seed=0, custom_ops=True, verbose=0)

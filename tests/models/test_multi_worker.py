@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from keras_wht import cli, training
+from keras_wht import cli, distribution, training
 from keras_wht._keras import keras
 
 TIMEOUT = 600  # seconds for both workers together: a worker waiting for a lost peer never gives up by itself
@@ -168,7 +168,7 @@ def test_batch_norm_statistics_are_averaged_over_the_replicas():
 
     means, variances = copies(norm.moving_mean), copies(norm.moving_variance)
     assert not np.allclose(*means) and not np.allclose(*variances)  # the replicas saw different halves
-    training._average_batch_norm_statistics(model, strategy)
+    distribution.average_batch_norm_statistics(model, strategy)
     for variable, before in ((norm.moving_mean, means), (norm.moving_variance, variances)):
         for copy in copies(variable):
             np.testing.assert_allclose(copy, np.mean(before, axis=0), rtol=1e-6)
@@ -192,7 +192,7 @@ def test_an_unknown_strategy_is_named(value, capsys, tmp_path):
             training.check(distribute=bad)
     for good, name in ((False, None), (None, None), (True, "mirrored"), ("mirrored", "mirrored"),
                        ("multi-worker", "multi-worker")):
-        assert training.strategy_name(good) == name
+        assert distribution.strategy_name(good) == name
 
 
 def test_bare_distribute_is_mirrored_and_the_default_is_none():
@@ -252,7 +252,7 @@ def test_a_bad_tf_config_is_named_before_anything(config, message, monkeypatch, 
 
 def test_the_chief_is_the_chief_task_or_else_worker_0():
     def place(cluster, kind, index):
-        return training.read_tf_config(json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}}))
+        return distribution.read_tf_config(json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}}))
 
     assert place(WORKERS, "worker", 0) == {"workers": 2, "task": ("worker", 0), "chief": True}
     assert place(WORKERS, "worker", 1)["chief"] is False

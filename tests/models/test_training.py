@@ -8,6 +8,7 @@ import pytest
 from keras_wht import cli, datasets, training
 from keras_wht import models as keras_wht_models
 from keras_wht._keras import keras
+from keras_wht.datasets.pipeline import pipeline
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +85,10 @@ def test_distributed_training_through_the_cli(tmp_path):
 
 def test_pipeline_resizes_tiles_and_augments():
     (x, y), _ = datasets.load_digits()
-    plain = next(iter(training.pipeline(x[:8], y[:8], input_size=16, batch_size=8)))[0].numpy()
+    plain = next(iter(pipeline(x[:8], y[:8], input_size=16, batch_size=8)))[0].numpy()
     assert plain.shape == (8, 16, 16, 3)
     np.testing.assert_array_equal(plain[..., 0], plain[..., 2])
-    augmented = next(iter(training.pipeline(x[:8], y[:8], input_size=16, batch_size=8, augment=True)))[0].numpy()
+    augmented = next(iter(pipeline(x[:8], y[:8], input_size=16, batch_size=8, augment=True)))[0].numpy()
     assert augmented.shape == plain.shape and not np.array_equal(augmented, plain)
 
 
@@ -108,14 +109,15 @@ def test_cifar_offline_is_a_clear_error(monkeypatch, capsys, tmp_path):
     assert cli.main(["train", "--dataset", "cifar10", "--epochs", "1", "--out", str(out)]) == 2
     assert not out.exists()
     err = capsys.readouterr().err
-    assert "could not load cifar10 through keras.datasets" in err and "Use --dataset digits" in err
+    assert "could not load cifar10 through keras.datasets" in err and "Use --dataset digits or fashion_mnist" in err
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["--model", "vgg"], "Unknown model 'vgg'; the models are: mobilenet_v2"),
-        (["--dataset", "mnist"], "Unknown dataset 'mnist'; the datasets are: digits, cifar10, cifar100"),
+        (["--dataset", "mnist"], "Unknown `dataset` 'mnist'; the data sets are: digits, fashion_mnist, cifar10, "
+                                 "cifar100, or a folder"),
         (["--wht", "{blocks"], "`--wht` looks like JSON but does not parse"),
         (["--epochs", "0"], "`epochs` must be a positive integer, got 0"),
         (["--schedule", "step"], "`schedule` must be one of 'constant', 'cosine', got 'step'"),

@@ -52,7 +52,8 @@ def test_convert_errors(tmp_path, capsys):
     assert cli.main(["convert", str(path), "-o", str(tmp_path / "x.tflite"), "--quantize", "int8"]) == 2
     assert "quantize='int8' calibrates on `representative_data`" in capsys.readouterr().err
     assert cli.main(["convert", str(path), "-o", str(tmp_path / "x.tflite"), "--calibration", "mnist"]) == 2
-    assert "`--calibration` must be 'digits' or a .npy file, got 'mnist'" in capsys.readouterr().err
+    assert ("`--calibration` must be a data set (digits, fashion_mnist, cifar10, cifar100, a folder of class folders "
+            "or an .npz file) or a .npy file of inputs, got 'mnist'") in capsys.readouterr().err
     assert cli.main(["convert", str(path), "-o", str(tmp_path / "x.tflite"), "--tolerance", "-1"]) == 2
     assert capsys.readouterr().err.strip() == "keras-wht convert: `--tolerance` must be a positive number, got -1.0."
     assert not (tmp_path / "x.tflite").exists()
