@@ -170,7 +170,7 @@ class Run:
             # What keras-wht accuracy and qat need to prepare the same splits the same way:
             "seed": self.seed,
             "input_size": self.input_size,
-            "fit": self.fit,
+            "fit": self.image_fit,
             "train_size": self.train_size,
             "parameters": int(net.count_params()),
             "test_accuracy": float(test_accuracy),
@@ -242,7 +242,7 @@ def prepare(
         distribution.multi_worker_keras(net, strategy, next(iter(val_data)))
     return Run(
         model=model, wht=wht, dataset=datasets.resolve(dataset), epochs=epochs, seed=seed, out=out, resume=resume,
-        recalibrate_bn=recalibrate_bn, input_size=input_size, fit=fit, train_size=train_size,
+        recalibrate_bn=recalibrate_bn, input_size=input_size, image_fit=fit, train_size=train_size,
         net=net, strategy=strategy, done=done, distribute=distribute, **cluster,
         train_data=pipeline(x_train, y_train, shuffle=True, augment=augment, seed=seed, **batches),
         val_data=val_data,

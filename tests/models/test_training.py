@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_wht import cli, datasets, training
+from keras_wht import accuracy, cli, datasets, training
 from keras_wht import models as keras_wht_models
 from keras_wht._keras import keras
 from keras_wht.datasets.pipeline import pipeline
@@ -152,3 +152,35 @@ def test_recalibrated_statistics_are_the_average_batch_statistics(rng):
     np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([f.mean(0) for f in features], 0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(norm.moving_variance.numpy(), np.mean([f.var(0) for f in features], 0), rtol=1e-4)
     assert norm.momentum == 0.99  # restored
+
+
+@pytest.mark.slow
+def test_train_and_accuracy_on_a_folder_of_images(tmp_path, monkeypatch, capsys):
+    """`keras-wht train --dataset FOLDER --fit pad --train-size N`, then `keras-wht accuracy`
+    on the run: it rebuilds the same test split (same padding, subset and seed) from
+    metrics.json, so its Keras row is the run's test accuracy."""
+    from tests.datasets.test_files import make_folder
+
+    rng = np.random.default_rng(0)
+    make_folder(tmp_path / "images", {name: [rng.integers(0, 256, (6, 6, 1 + 2 * (k % 2)), dtype=np.uint8)
+                                             for k in range(8)] for name in ("cat", "dog")})
+    monkeypatch.chdir(tmp_path)  # a relative --dataset, kept absolute in metrics.json
+    argv = ["train", "--dataset", "images", "--fit", "pad", "--train-size", "10", "--model", "resnet20",
+            "--input-size", "8", "--epochs", "1", "--batch-size", "8", "--seed", "3", "--out", "run"]
+    assert cli.main(argv) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["dataset"], metrics["fit"], metrics["train_size"], metrics["input_size"], metrics["seed"]) == (
+        str(tmp_path / "images"), "pad", 10, 8, 3)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history) == 1
+    capsys.readouterr()
+    assert cli.main(["accuracy", "run", "--qat-epochs", "0", "--calibration", "4"]) == 0
+    rows = json.loads((tmp_path / "run" / "accuracy.json").read_text())
+    assert rows[0]["name"] == "Keras" and rows[0]["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    model = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
+    test, labels, calibration = accuracy.data("run", model, calibration=4)
+    assert test.shape == (3, 8, 8, 3) and calibration.shape == (4, 8, 8, 3)  # 20% of 16 images, padded 6 -> 8
+    assert np.all(test[:, 0] == 0) and np.all(test[:, 7] == 0)  # the padding's rows
+    (_, _), (x_test, y_test), _ = datasets.load(str(tmp_path / "images"), seed=3, fit="pad")
+    np.testing.assert_array_equal(test[:, 1:7, 1:7], x_test)
+    np.testing.assert_array_equal(labels, y_test)
