@@ -165,7 +165,12 @@ def test_train_checks_everything_before_making_its_folder(tmp_path, capsys):
                                     "last-third-second."),
         (["--wht", '{"blocks": [99]}'], "`wht` names block 99, but ResNet20 has blocks 0..8 (or -9..-1 from the end)."),
         (["--resume"], f"--resume: no checkpoint to resume from at {out}/checkpoint.keras"),
-        (["--dataset", "mnist"], "Unknown dataset 'mnist'; the datasets are: digits, cifar10, cifar100."),
+        (["--dataset", "mnist"], "Unknown `dataset` 'mnist'; the data sets are: digits, fashion_mnist, cifar10, "
+                                 "cifar100, or a folder with one sub-folder of images per class, or an .npz file of "
+                                 "x_train, y_train, x_test, y_test."),
+        (["--dataset", "no/such/folder"], "`dataset` 'no/such/folder' does not exist (a path; the named data sets "
+                                          "are: digits, fashion_mnist, cifar10, cifar100)"),
+        (["--train-size", "1"], "`train_size` must be at least 2 (training holds out one image to validate), got 1."),
         (["--lr", "inf"], "`learning_rate` must be finite, got inf."),
         (["--lr", "nan"], "`learning_rate` must be positive, got nan."),
         (["--seed", "-1"], "`seed` must be an integer from 0 to 2**32 - 1, got -1."),
