@@ -19,8 +19,8 @@ import sys
 import numpy as np
 
 from keras_wht import _files, datasets, training
-from keras_wht.datasets import pipeline
 from keras_wht._keras import keras
+from keras_wht.datasets import pipeline
 from keras_wht.models import registry
 
 MODEL = "mobilenet_v2"

@@ -10,11 +10,10 @@ import tempfile
 import zipfile
 
 import numpy as np
-import tensorflow as tf
 
 from keras_wht import _checks, _files, datasets, distribution, models
-from keras_wht.datasets.pipeline import FITS, pipeline
 from keras_wht._keras import keras, walk_layers
+from keras_wht.datasets.pipeline import FITS, pipeline
 
 SCHEDULES = ("constant", "cosine")
 # Batch-norm momentum while training: moving statistics that forget within about ten
@@ -281,6 +280,11 @@ def train(
     its learning-rate schedule carry on as they were saved).
     `recalibrate_bn` recomputes the batch-norm statistics after training (see
     `recalibrate_batch_norm`); metrics.json gives the test accuracy before and after.
+
+    `dataset`: a name in keras_wht.datasets.NAMES, a folder of class folders or an .npz
+    file (see keras_wht.datasets.load). `fit`: "resize" the images to `input_size`, or
+    "pad" them with zeros around the centre. `train_size`: train on the first
+    `train_size` training images only (a tenth of them validates).
 
     `distribute`: False (one device), True or "mirrored" (tf.distribute.MirroredStrategy
     over this machine's devices), or "multi-worker" (tf.distribute.MultiWorkerMirroredStrategy
