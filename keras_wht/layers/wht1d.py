@@ -110,7 +110,7 @@ class WHT1D(BinaryLayer):
         if self.strides != (1, 1):
             x = x[:, :: self.strides[0], :: self.strides[1], :]
         y = self.core(ops.change_channels(x, self._channels, window=self._block))
-        return y[..., : self._units] if self._units != self._channels else y
+        return ops.crop(y, self._units)
 
     def core(self, x):
         y = ops.fwht(x, -1, block_size=self._block, order=self.order)
@@ -118,7 +118,7 @@ class WHT1D(BinaryLayer):
         y = tf.reshape(self.smooth_threshold(blocks), shape_target(y))
         y = ops.fwht(y, -1, block_size=self._block, order=self.order)
         if y.shape[-1] != x.shape[-1]:  # the zero padding up to a whole block
-            y = y[..., : x.shape[-1]]
+            y = ops.crop(y, x.shape[-1])
         return y + x if self.residual else y  # residual needs units == C_in, so x is the input
 
     def compute_output_shape(self, input_shape):

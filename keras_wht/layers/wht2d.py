@@ -116,16 +116,21 @@ class WHT2D(BinaryLayer):
         super().build(input_shape)
 
     def call(self, inputs):
-        y = self.core(ops.change_channels(inputs, self._filters))
+        # Growing copies input channels, and shared parameters treat all channels alike:
+        # the layer on the input's channels, copied after the pooling, is the same, cheaper.
+        after = self._filters > inputs.shape[-1] and not self.per_channel
+        y = self.core(inputs if after else ops.change_channels(inputs, self._filters))
         if self.strides != (1, 1):
             y = tf.nn.avg_pool2d(y, self.strides, self.strides, "SAME")
-        return y
+        return ops.change_channels(y, self._filters) if after else y
 
     def core(self, x):
         y = ops.fwht(x, (1, 2), block_size=self._blocks, order=self.order)
-        y = tf.reshape(self.smooth_threshold(tf.reshape(y, self._tiled_shape)), self._padded_shape)
+        channels = [x.shape[-1]]
+        y = tf.reshape(self.smooth_threshold(tf.reshape(y, self._tiled_shape[:-1] + channels)),
+                       self._padded_shape[:-1] + channels)
         y = ops.fwht(y, (1, 2), block_size=self._blocks, order=self.order)
-        y = y[:, : self._size[0], : self._size[1], :]
+        y = ops.crop(y, self._size, (1, 2))
         return y + x if self.residual else y  # residual needs filters == C_in, so x is the input
 
     def compute_output_shape(self, input_shape):

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_wht import _checks
-from keras_wht.ops.fwht import shape_target
+from keras_wht.ops.fwht import crop, shape_target, take
 
 
 def window_offsets(channels_in, window, count):
@@ -44,7 +44,7 @@ def change_channels(x, channels, *, window=None):
         return x
     if channels < c_in:
         group = c_in // channels
-        groups = tf.reshape(x[..., : group * channels], shape_target(x, last=(channels, group)))
+        groups = tf.reshape(crop(x, group * channels), shape_target(x, last=(channels, group)))
         y = tf.reduce_mean(groups, axis=-1)
         y.set_shape(x.shape[:-1].concatenate([channels]))
         return y
@@ -55,4 +55,5 @@ def change_channels(x, channels, *, window=None):
     # Contiguous slices, concatenated: TFLite's XNNPACK delegate takes SLICE and
     # CONCATENATION, not GATHER (which was 4x slower than the 1x1 convolution it replaces).
     ends = [min(int(o) + window, int(o) + channels - i * window) for i, o in enumerate(offsets)]
-    return tf.concat([x[..., int(o):end] for o, end in zip(offsets, ends)], axis=-1)
+    last = x.shape.rank - 1
+    return tf.concat([take(x, {last: (int(o), end)}) for o, end in zip(offsets, ends)], axis=-1)

@@ -14,7 +14,7 @@ METHODS = ("auto", "dense", "kronecker", "butterfly")
 # axis with elements after it; above it, two Kronecker factors win. Measured by
 # benchmarks/fwht_formulations.py (table in benchmarks/FORMULATIONS.md).
 DENSE_MAX_LAST = 64
-DENSE_MAX_MIDDLE = 8
+DENSE_MAX_MIDDLE = 32
 
 
 def fwht(x, axis=-1, *, block_size=None, normalize=True, order="hadamard", method="auto"):
@@ -124,10 +124,30 @@ def crop(x, length, axis=-1):
     lengths = tuple(length) if isinstance(length, (tuple, list)) else (length,) * len(axes)
     if len(lengths) != len(axes):
         raise ValueError(f"`length` must give one length per axis {axes}, got {length!r}.")
-    index = [slice(None)] * x.shape.rank
-    for ax, n in zip(axes, lengths):
-        index[ax] = slice(0, _checks.positive_int("length", n))
-    return x[tuple(index)]
+    ranges = {ax: (0, _checks.positive_int("length", n)) for ax, n in zip(axes, lengths)}
+    return take(x, ranges)
+
+
+def take(x, ranges):
+    """x[start:stop] along each axis of the dict `ranges` {axis: (start, stop)}, `x` itself
+    when that is all of it.
+
+    A Slice op, not x[...]'s StridedSlice: the gradient of a StridedSlice on an inner axis
+    (StridedSliceGrad) took 2-5x as long as the Pad that is a Slice's gradient."""
+    if any(x.shape[ax] is None for ax in ranges):  # slicing clamps a range to what is there
+        index = [slice(None)] * x.shape.rank
+        for ax, (start, stop) in ranges.items():
+            index[ax] = slice(start, stop)
+        return x[tuple(index)]
+    begin = [0] * x.shape.rank
+    size = [-1] * x.shape.rank
+    for ax, (start, stop) in ranges.items():
+        stop = min(stop, x.shape[ax])
+        if (start, stop) != (0, x.shape[ax]):
+            begin[ax], size[ax] = start, stop - start
+    if size.count(-1) == len(size):
+        return x
+    return tf.slice(x, begin, size)
 
 
 def _normalize_blocks(block_size, count):

@@ -20,6 +20,8 @@ CONFIGS = [
     dict(filters=3),  # shrink 6 -> 3
     dict(filters=4, per_channel=True),  # shrink 6 -> 4: groups of 1, truncated
     dict(filters=14),  # grow 6 -> 14 by repeating the input
+    dict(filters=14, strides=2),  # the layer on the 6 input channels, copied after the pooling
+    dict(filters=14, per_channel=True),  # per-channel weights: copied before the layer
 ]
 
 
