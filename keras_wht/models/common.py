@@ -5,6 +5,7 @@ import os
 from keras_wht import _checks
 from keras_wht._keras import keras
 from keras_wht.layers import WHT1D, WHT2D
+from keras_wht.models import transfer
 
 layers = keras.layers
 
@@ -91,8 +92,13 @@ def dense_top(classes, activation, *, pool_name=None):
     return top
 
 
-def finish(inputs, x, *, name, include_top, pooling, weights, head, top):
-    """Optional WHT2D head, then `top(x)` or pooling, the Model, and its weights."""
+def finish(inputs, x, *, name, include_top, pooling, weights, head, top, twin=None):
+    """Optional WHT2D head, then `top(x)` or pooling, the Model, and its weights.
+
+    `twin(input_shape)` builds the plain network of the same arguments; given (a WHT
+    variant), `weights` may be a plain network's: every layer that was not replaced is
+    copied from it by name (models.transfer.copy_weights). Without it the file must match
+    exactly (model.load_weights)."""
     if head:
         x = WHT2D(name="head_wht2d")(x)
     if include_top:
@@ -102,6 +108,8 @@ def finish(inputs, x, *, name, include_top, pooling, weights, head, top):
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     model = keras.Model(inputs, x, name=name)
-    if weights is not None:
+    if weights is not None and twin is None:
         model.load_weights(weights)
+    elif weights is not None:
+        transfer.copy_weights(model, weights, twin=lambda: twin(tuple(model.inputs[0].shape[1:])))
     return model

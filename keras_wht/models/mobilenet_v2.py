@@ -53,7 +53,9 @@ def MobileNetV2(
         input_shape: (height, width, channels), at least 32x32 (default 224x224x3).
         alpha: width multiplier, as keras.applications.
         include_top: end with global average pooling and a `classes`-way Dense.
-        weights: None, or the path of a weights file to load (nothing is downloaded).
+        weights: None, or the path of a weights file to load (nothing is downloaded). With
+            `wht`, also a plain MobileNetV2's (.keras or .weights.h5): the layers that
+            were not replaced are copied from it (models.transfer.copy_weights).
         input_tensor: optional Keras tensor to build on.
         pooling: without the top: None (4-D output), "avg" or "max".
         classes: number of classes of the top.
@@ -98,6 +100,9 @@ def MobileNetV2(
         inputs, x, name=name or f"mobilenetv2_{alpha:0.2f}_{x.shape[1]}" + ("_wht" if wht is not None else ""),
         include_top=include_top, pooling=pooling, weights=weights,
         head=placement.head, top=common.dense_top(classes, classifier_activation),
+        twin=None if wht is None else lambda shape: MobileNetV2(
+            shape, alpha=alpha, include_top=include_top, pooling=pooling, classes=classes,
+            classifier_activation=classifier_activation),
     )
 
 

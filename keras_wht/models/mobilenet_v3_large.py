@@ -108,6 +108,10 @@ def MobileNetV3Large(
         inputs, x, name=name or ("MobileNetV3Large_wht" if wht is not None else "MobileNetV3Large"),
         include_top=include_top, pooling=pooling, weights=weights,
         head=placement.head, top=top,
+        twin=None if wht is None else lambda shape: MobileNetV3Large(
+            shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top, pooling=pooling,
+            classes=classes, dropout_rate=dropout_rate, classifier_activation=classifier_activation,
+            include_preprocessing=include_preprocessing),
     )
 
 

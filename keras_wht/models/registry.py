@@ -49,12 +49,14 @@ def paper_preset(model):
     return _entry(model).paper
 
 
-def build(model, *, wht=None, input_size, classes=10):
+def build(model, *, wht=None, input_size, classes=10, weights=None):
     """The network `model` with `wht` (None, a preset name or a Placement), for
-    input_size x input_size RGB inputs in [0, 1]."""
+    input_size x input_size RGB inputs in [0, 1]. `weights`: None, or a weights file
+    (.keras or .weights.h5) of this network, or with `wht` of its plain network (the
+    layers that were not replaced are copied; see models.transfer.copy_weights)."""
     # keras.applications' MobileNetV3 rescales [0, 255] inputs itself unless told not to.
     extra = {"include_preprocessing": False} if model == "mobilenet_v3_large" else {}
-    return get(model)((input_size, input_size, 3), classes=classes, wht=wht, **extra)
+    return get(model)((input_size, input_size, 3), classes=classes, wht=wht, weights=weights, **extra)
 
 
 def parameter_counts(models, *, input_size, classes):

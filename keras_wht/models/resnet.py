@@ -45,7 +45,8 @@ def ResNet20(
     Args:
         input_shape: (height, width, channels), at least 8x8 (default 32x32x3).
         include_top, weights, input_tensor, pooling, classes, classifier_activation,
-        name: as keras.applications' builders (weights: None or a file path).
+        name: as keras.applications' builders (weights: None or a file path;
+            with `wht`, also the plain network's, see MobileNetV2).
         wht: None (plain), a preset name, a `Placement` or a dict of its fields. Blocks
             are numbered 0..8; kinds "conv1", "conv2" (3x3 -> WHT2D) and "shortcut"
             (1x1 -> WHT1D). Presets: "last-third" (both 3x3 convs of blocks 6-8),
@@ -83,7 +84,10 @@ def ResNet20(
     return common.finish(inputs, x, name=name or ("resnet20_wht" if wht is not None else "resnet20"),
                          include_top=include_top, pooling=pooling, weights=weights,
                          head=placement.head,
-                         top=common.dense_top(classes, classifier_activation, pool_name="avg_pool"))
+                         top=common.dense_top(classes, classifier_activation, pool_name="avg_pool"),
+                         twin=None if wht is None else lambda shape: ResNet20(
+                             shape, include_top=include_top, pooling=pooling, classes=classes,
+                             classifier_activation=classifier_activation))
 
 
 def ResNet50(
@@ -106,7 +110,8 @@ def ResNet50(
     Args:
         input_shape: (height, width, channels), at least 32x32 (default 224x224x3).
         include_top, weights, input_tensor, pooling, classes, classifier_activation,
-        name: as keras.applications.ResNet50 (weights: None or a file path).
+        name: as keras.applications.ResNet50 (weights: None or a file path;
+            with `wht`, also the plain network's, see MobileNetV2).
         wht: None (plain), a preset name, a `Placement` or a dict of its fields. Blocks
             are the 16 bottleneck blocks, 0..15 (conv2_block1 .. conv5_block3); kinds
             "conv1", "conv3", "shortcut" (1x1 -> WHT1D) and "conv2" (3x3 -> WHT2D).
@@ -139,7 +144,10 @@ def ResNet50(
     return common.finish(inputs, x, name=name or ("resnet50_wht" if wht is not None else "resnet50"),
                          include_top=include_top, pooling=pooling, weights=weights,
                          head=placement.head,
-                         top=common.dense_top(classes, classifier_activation, pool_name="avg_pool"))
+                         top=common.dense_top(classes, classifier_activation, pool_name="avg_pool"),
+                         twin=None if wht is None else lambda shape: ResNet50(
+                             shape, include_top=include_top, pooling=pooling, classes=classes,
+                             classifier_activation=classifier_activation))
 
 
 def _bottleneck(x, filters, stride, projection, replaced, bn, *, name):
