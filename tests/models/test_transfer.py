@@ -122,5 +122,5 @@ def test_layers_the_source_lacks_keep_their_initialisation(plain):
     head = models.ResNet20(**SMALL, wht={"blocks": [8], "layers": ["conv2"], "head": True})
     report = transfer.copy_weights(head, str(folder / "model.keras"))
     assert report.missing == ("head_wht2d",) and report.replaced == ("conv4_block3_2_conv",)
-    assert str(report) == ("copied 41 of 43 layers; 1 replaced by WHT layers kept their initialisation; 1 not in the "
+    assert str(report) == ("copied 42 of 44 layers; 1 replaced by WHT layers kept their initialisation; 1 not in the "
                            "source kept theirs (head_wht2d)")
