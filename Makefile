@@ -99,7 +99,8 @@ bench-peers: install
 # The README's benchmark tables and plot (into docs/bench), then the formulation and kernel
 # benchmarks, the transform against its CPU peers (docs/bench/bench-fwht.md), whether a
 # second thread pays (the custom ops at 1 and 2 threads: bench-threads.md), and where each
-# network's time goes, operator by operator (bench-profile.md).
+# network's time goes, operator by operator (bench-profile.md), and training time in TensorFlow,
+# WHT networks and layers against the plain ones (bench-training.md).
 bench: install bench-peers
 	$(BIN)/keras-wht bench layers --threads 1,2 --out docs/bench
 	$(BIN)/keras-wht bench layers --size paper --batch 10 --threads 1,2 --out docs/bench/paper-batch10
@@ -108,6 +109,7 @@ bench: install bench-peers
 	$(BIN)/python benchmarks/tflite_layers.py
 	$(BIN)/python benchmarks/fwht_peers.py
 	$(BIN)/python benchmarks/threads.py
+	$(BIN)/python benchmarks/training_speed.py
 	$(BIN)/python -m keras_wht.bench.profile docs/bench/bench-profile.md
 
 # docs/bench/accuracy.md, which docs/TFLITE.md quotes: MobileNetV2 paper-540k trained on
