@@ -164,7 +164,12 @@ def _transform(x, plan, order, scale, method):
     # W is symmetric, so the gradient of y = W x is W dy: the same transform.
     @tf.custom_gradient
     def transform(t):
-        return _apply(t, plan, order, scale, method), lambda dy: _apply(dy, plan, order, scale, method)
+        def grad(dy):
+            # The incoming gradient has the output's shape, which is t's; TensorFlow may
+            # have lost its static dimensions on the way (a Pad gradient, a dynamic crop).
+            return _apply(tf.ensure_shape(dy, t.shape), plan, order, scale, method)
+
+        return _apply(t, plan, order, scale, method), grad
 
     return transform(x)
 

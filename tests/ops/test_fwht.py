@@ -239,3 +239,22 @@ def test_crop_errors():
         ops.crop(tf.zeros((2, 8, 8)), (4, 4, 4), (1, 2))
     with pytest.raises(ValueError, match="`length` must be a positive integer, got 0"):
         ops.crop(tf.zeros((2, 8)), 0)
+
+
+def test_gradient_when_the_incoming_gradient_lost_its_static_shape(rng):
+    # A slice sized at run time has no static shape, nor has its gradient (a Pad): the
+    # transform's gradient must still run, as in MobileNetV3's WHT2D under training.
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    w = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+
+    @tf.function
+    def gradient(t):
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            y = ops.fwht(t, (1, 2))
+            y = tf.slice(y, [0, 0, 0, 0], tf.shape(y))
+            loss = tf.reduce_sum(y * w)
+        return tape.gradient(loss, t)
+
+    h = reference.walsh(8) / np.sqrt(8)
+    np.testing.assert_allclose(gradient(tf.constant(x)).numpy(), np.einsum("ai,bj,nijc->nabc", h, h, w), atol=1e-5)
