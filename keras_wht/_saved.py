@@ -8,10 +8,11 @@ import zipfile
 from keras_wht._keras import keras
 
 
-def load_saved(path, name):
+def load_saved(path, name, *, compile=True):
     """The Keras model saved at `path` (a .keras file), or ValueError naming `name`, `path`
     and why it does not load (missing, not a zip archive, no config.json, an unknown layer
-    class, unreadable weights, ...). keras_wht's layers must be imported (keras_wht.layers)."""
+    class, unreadable weights, ...). keras_wht's layers must be imported (keras_wht.layers).
+    `compile=False` leaves out the loss, metrics and optimizer state."""
     if os.path.isdir(path):
         raise ValueError(f"`{name}` {path!r} is a folder, not a .keras file")
     if not os.path.isfile(path):
@@ -31,7 +32,7 @@ def load_saved(path, name):
     except ValueError as err:  # UnicodeDecodeError and json.JSONDecodeError
         raise ValueError(f"`{name}` {path!r} holds a config.json that is not JSON: {one_line(err)}") from err
     try:
-        return keras.saving.load_model(path)
+        return keras.saving.load_model(path, compile=compile)
     except (ValueError, TypeError, KeyError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"`{name}` {path!r} does not load: {one_line(err)}") from err
 

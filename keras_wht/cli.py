@@ -51,10 +51,13 @@ def _train(args):
             batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer,
             seed=args.seed, out=args.out, resume=args.resume, augment=args.augment,
             distribute=args.distribute, input_size=args.input_size, fit=args.fit, train_size=args.train_size,
-            recalibrate_bn=args.recalibrate_bn,
+            recalibrate_bn=args.recalibrate_bn, init_from=args.init_from, teacher=args.teacher,
+            distill_temperature=args.distill_temperature, distill_alpha=args.distill_alpha,
         )
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
         return _fail("train", err)
+    if run.copied:
+        print(f"--init-from {args.init_from}: {run.copied}", flush=True)
     metrics = run.fit()
     where = f"model, checkpoint, history and metrics in {args.out}"
     if run.workers > 1:  # the same command on each worker: say which one wrote them
@@ -237,6 +240,16 @@ def build_parser():
                    help="mirrored (bare --distribute): tf.distribute.MirroredStrategy over this machine's devices; "
                         "multi-worker: tf.distribute.MultiWorkerMirroredStrategy over the cluster that TF_CONFIG "
                         "describes (run the same command on each worker; the chief writes --out)")
+    p.add_argument("--init-from", default=None, metavar="RUN_OR_FILE",
+                   help="start from a trained network's weights (a run folder, or a .keras or .weights.h5 file): "
+                        "every layer of the same name and shapes, such as a plain network's in its WHT variant")
+    p.add_argument("--teacher", default=None, metavar="RUN",
+                   help="distil from this trained network (a run folder or a .keras file) of the same data set and "
+                        "classes")
+    p.add_argument("--distill-temperature", type=float, default=4.0, metavar="T",
+                   help="with --teacher: the softmax temperature (default 4)")
+    p.add_argument("--distill-alpha", type=float, default=0.9, metavar="A",
+                   help="with --teacher: the weight of the teacher's term, 0..1 (default 0.9)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.keras")
     p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
                    help="keep the batch-norm statistics training left (default: recompute them after training)")

@@ -4,16 +4,16 @@ import csv
 import json
 import numbers
 import os
-import re
 import shutil
 import tempfile
-import zipfile
 
 import numpy as np
 
-from keras_wht import _checks, _files, datasets, distribution, models
+from keras_wht import _checks, _files, datasets, distillation, distribution, models
 from keras_wht._keras import keras, walk_layers
+from keras_wht._saved import load_saved, one_line  # noqa: F401  (public here too)
 from keras_wht.datasets.pipeline import FITS, pipeline
+from keras_wht.models import transfer
 
 SCHEDULES = ("constant", "cosine")
 # Batch-norm momentum while training: moving statistics that forget within about ten
@@ -38,12 +38,14 @@ def parse_wht(text):
 
 def check(*, model="mobilenet_v2", wht=None, dataset="digits", epochs=5, batch_size=64, learning_rate=1e-3,
           schedule="cosine", optimizer="adam", seed=0, input_size=32, out="runs/train", resume=False,
-          distribute=False, fit="resize", train_size=None):
+          distribute=False, fit="resize", train_size=None, init_from=None, teacher=None,
+          distill_temperature=distillation.TEMPERATURE, distill_alpha=distillation.ALPHA):
     """Raises ValueError naming the argument and its value unless `train` can start with these
     (FileNotFoundError for `resume` without a checkpoint in `out`; for `distribute`
     "multi-worker", ValueError naming TF_CONFIG unless it describes a cluster and this
     worker's task). Cheap: loads, builds and makes nothing, and runs no TensorFlow op;
-    `train` runs it first."""
+    `train` runs it first. `init_from` and `teacher` must name files or run folders (their
+    shapes are checked when `prepare` loads them)."""
     if distribution.strategy_name(distribute) == "multi-worker":
         distribution.read_tf_config()
     models.get(model)
@@ -63,51 +65,13 @@ def check(*, model="mobilenet_v2", wht=None, dataset="digits", epochs=5, batch_s
         raise ValueError(f"`learning_rate` must be finite, got {learning_rate!r}.")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
         raise ValueError(f"`seed` must be an integer from 0 to 2**32 - 1, got {seed!r}.")
+    if init_from is not None:
+        transfer.check_source(init_from, "--init-from")
+    distillation.check(temperature=distill_temperature, alpha=distill_alpha)
+    if teacher is not None:
+        distillation.teacher_file(teacher, dataset=datasets.resolve(dataset))
     if resume and not os.path.isfile(os.path.join(out, "checkpoint.keras")):
         raise FileNotFoundError(f"--resume: no checkpoint to resume from at {os.path.join(out, 'checkpoint.keras')}")
-
-
-def load_saved(path, name):
-    """The Keras model saved at `path` (a .keras file), or ValueError naming `name`, `path`
-    and why it does not load (missing, not a zip archive, no config.json, an unknown layer
-    class, unreadable weights, ...). keras_wht's layers must be imported (keras_wht.layers)."""
-    if os.path.isdir(path):
-        raise ValueError(f"`{name}` {path!r} is a folder, not a .keras file")
-    if not os.path.isfile(path):
-        raise ValueError(f"`{name}` {path!r} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"`{name}` {path!r} is not a .keras file (a zip archive saved by model.save)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if "config.json" not in archive.namelist():
-                raise ValueError(f"`{name}` {path!r} has no config.json: it is a zip archive, but not a model "
-                                 "saved by model.save")
-            config = archive.read("config.json")
-    except (zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"`{name}` {path!r} is a damaged zip archive: {one_line(err)}") from err
-    try:
-        json.loads(config)
-    except ValueError as err:  # UnicodeDecodeError and json.JSONDecodeError
-        raise ValueError(f"`{name}` {path!r} holds a config.json that is not JSON: {one_line(err)}") from err
-    try:
-        return keras.saving.load_model(path)
-    except (ValueError, TypeError, KeyError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"`{name}` {path!r} does not load: {one_line(err)}") from err
-
-
-def one_line(err, limit=200):
-    """The first sentence of the innermost exception `err` was raised from (Keras wraps the
-    reason, such as "Could not locate class 'X'.", in pages of configuration), on one line."""
-    while True:  # down the "raised from" chain, and "while handling" where it is an error of the same kinds
-        inner = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
-        if inner is None or (err.__cause__ is None and not isinstance(inner, (ValueError, TypeError, OSError))):
-            break
-        err = inner
-    text = " ".join(str(err).split()) or type(err).__name__
-    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
-        text = err.args[0]
-    sentence = re.split(r"(?<=\.) (?=[A-Z])", text, maxsplit=1)[0]
-    return sentence if len(sentence) <= limit else sentence[: limit - 3] + "..."
 
 
 class Run:
@@ -132,6 +96,7 @@ class Run:
 
     def _fit(self, out, verbose):
         net, strategy = self.net, self.strategy
+        distiller = net if isinstance(net, distillation.Distiller) else None
         checkpoint = os.path.join(out, "checkpoint.keras")
         history_csv = os.path.join(out, "history.csv")
         made = _missing_ancestor(out)
@@ -148,6 +113,8 @@ class Run:
             if made and not os.path.exists(checkpoint):  # failed before its first epoch: as it was
                 shutil.rmtree(made, ignore_errors=True)
             raise
+        if distiller is not None:  # from here on the student alone: it is the run's network
+            net = self._student(distiller)
         distribution.average_batch_norm_statistics(net, strategy)
         metrics = {}
         if self.recalibrate_bn and _batch_norms(net):
@@ -171,6 +138,10 @@ class Run:
             "input_size": self.input_size,
             "fit": self.image_fit,
             "train_size": self.train_size,
+            "init_from": self.init_from,
+            "init_from_copied": self.copied,
+            **({"teacher": distiller.teacher_source, "distill_temperature": distiller.temperature,
+                "distill_alpha": distiller.alpha} if distiller is not None else {"teacher": None}),
             "parameters": int(net.count_params()),
             "test_accuracy": float(test_accuracy),
             "test_loss": float(test_loss),
@@ -180,6 +151,17 @@ class Run:
         }
         _files.write_file(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=2))
         return metrics
+
+    def _student(self, distiller):
+        """The distiller's student, compiled to be evaluated and saved as a plain run's network
+        (cross-entropy and accuracy, the distiller's optimizer and its state)."""
+        student = distiller.student
+        with self.strategy.scope():
+            student.compile(optimizer=distiller.optimizer, loss="sparse_categorical_crossentropy",
+                            metrics=["accuracy"])
+        if self.workers > 1:
+            distribution.multi_worker_keras(student, self.strategy, next(iter(self.val_data)))
+        return student
 
 
 def prepare(
@@ -201,6 +183,10 @@ def prepare(
     fit="resize",
     train_size=None,
     recalibrate_bn=True,
+    init_from=None,
+    teacher=None,
+    distill_temperature=distillation.TEMPERATURE,
+    distill_alpha=distillation.ALPHA,
 ):
     """A `Run` of `train` with these arguments, checked and ready: raises ValueError (an
     argument, a `wht` placement the network does not have, a checkpoint that does not
@@ -211,7 +197,8 @@ def prepare(
     cluster has started: TensorFlow waits for them, without a time limit."""
     check(model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
           schedule=schedule, optimizer=optimizer, seed=seed, input_size=input_size, out=out, resume=resume,
-          distribute=distribute, fit=fit, train_size=train_size)
+          distribute=distribute, fit=fit, train_size=train_size, init_from=init_from, teacher=teacher,
+          distill_temperature=distill_temperature, distill_alpha=distill_alpha)
     # The strategy comes first: MultiWorkerMirroredStrategy sets up TensorFlow's collective
     # ops and its server, which it can do only before the process runs its first TensorFlow
     # op (the seed, the data and the network all run some).
@@ -223,25 +210,35 @@ def prepare(
     (x_train, y_train), classes = data.train, data.classes
     batches = dict(input_size=input_size, batch_size=batch_size, fit=fit)
 
-    done = 0
+    val_data = pipeline(*data.validation, **batches)
+    done, copied = 0, None
     with strategy.scope():
-        if resume:
+        if resume:  # the checkpoint holds the weights, and a distillation's teacher
             net = load_saved(os.path.join(out, "checkpoint.keras"), "--resume")
             done = _epochs_done(os.path.join(out, "history.csv"))
         else:
             net = models.build(model, wht=wht, input_size=input_size, classes=classes)
+            if init_from is not None:
+                copied = str(transfer.copy_weights(net, init_from, name="--init-from", twin=lambda: models.build(
+                    model, input_size=input_size, classes=classes)))
             for layer in _batch_norms(net):  # saved in the checkpoint's config, so --resume keeps it
                 layer.momentum = min(layer.momentum, BATCH_NORM_MOMENTUM)
+            if teacher is not None:
+                frozen = distillation.load_teacher(teacher, input_shape=(input_size, input_size, 3), classes=classes)
+                distillation.check_probabilities(frozen, next(iter(val_data))[0], path=teacher)
+                net = distillation.Distiller(net, frozen, temperature=distill_temperature, alpha=distill_alpha,
+                                             teacher_source=os.path.abspath(teacher))
             steps = epochs * -(-len(x_train) // batch_size)
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if schedule == "cosine" else learning_rate
             opt = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=0.9)
-            net.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    val_data = pipeline(*data.validation, **batches)
+            loss = None if teacher is not None else "sparse_categorical_crossentropy"  # the distiller has its own
+            net.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
     if cluster["workers"] > 1:
         distribution.multi_worker_keras(net, strategy, next(iter(val_data)))
     return Run(
         model=model, wht=wht, dataset=datasets.resolve(dataset), epochs=epochs, seed=seed, out=out, resume=resume,
         recalibrate_bn=recalibrate_bn, input_size=input_size, image_fit=fit, train_size=train_size,
+        init_from=None if init_from is None else os.path.abspath(init_from), copied=copied,
         net=net, strategy=strategy, done=done, distribute=distribute, **cluster,
         train_data=pipeline(x_train, y_train, shuffle=True, augment=augment, seed=seed, **batches),
         val_data=val_data,
@@ -269,6 +266,10 @@ def train(
     fit="resize",
     train_size=None,
     recalibrate_bn=True,
+    init_from=None,
+    teacher=None,
+    distill_temperature=distillation.TEMPERATURE,
+    distill_alpha=distillation.ALPHA,
     verbose=1,
 ):
     """Trains, checkpoints every epoch, evaluates on the test split; returns the metrics.
@@ -294,6 +295,14 @@ def train(
     other workers take part in every step and write nothing. metrics.json records the
     number of workers and replicas.
 
+    `init_from`: a plain (or the same) network's weights to start from, a run folder or a
+    .keras or .weights.h5 file: every layer of the same name and shapes is copied, the WHT
+    layers keep their initialisation (keras_wht.models.transfer). `teacher`: a run folder
+    or .keras file of a network trained on the same data set and classes; the network is
+    distilled from it (keras_wht.distillation.Distiller, with `distill_temperature` and
+    `distill_alpha`); checkpoint.keras holds both, model.keras the student alone.
+    metrics.json records both.
+
     Every argument is checked, the data loaded and the network built before `out` is made
     (see `prepare`); a run that fails before its first epoch removes the folders it made.
     model.keras, history.json and metrics.json are written whole or not at all.
@@ -302,6 +311,7 @@ def train(
         model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         schedule=schedule, optimizer=optimizer, seed=seed, out=out, resume=resume, augment=augment,
         distribute=distribute, input_size=input_size, fit=fit, train_size=train_size, recalibrate_bn=recalibrate_bn,
+        init_from=init_from, teacher=teacher, distill_temperature=distill_temperature, distill_alpha=distill_alpha,
     ).fit(verbose=verbose)
 
 

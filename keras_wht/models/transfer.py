@@ -106,7 +106,7 @@ def copy_weights(model, source, *, twin=None, name="weights"):
 
 def _source_model(path, name, model, twin):
     if path.endswith(".keras"):
-        source = load_saved(path, name)
+        source = load_saved(path, name, compile=False)
         # A distillation checkpoint holds the student and its teacher: the student is the run's network.
         return getattr(source, "student", source)
     # A .weights.h5 file keeps the weights by the layers' order, not their names.

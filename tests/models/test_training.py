@@ -184,3 +184,30 @@ def test_train_and_accuracy_on_a_folder_of_images(tmp_path, monkeypatch, capsys)
     (_, _), (x_test, y_test), _ = datasets.load(str(tmp_path / "images"), seed=3, fit="pad")
     np.testing.assert_array_equal(test[:, 1:7, 1:7], x_test)
     np.testing.assert_array_equal(labels, y_test)
+
+
+@pytest.mark.slow
+def test_train_from_a_plain_run_with_init_from_and_teacher(tmp_path, capsys):
+    """A plain ResNet20, then its WHT variant started from its weights and distilled from it:
+    model.keras is the student alone (the builder's network, loadable as any run's), the
+    checkpoint the distiller that --resume continues."""
+    tiny = ["train", "--model", "resnet20", "--input-size", "8", "--train-size", "200", "--batch-size", "50"]
+    assert cli.main([*tiny, "--epochs", "1", "--out", str(tmp_path / "plain")]) == 0
+    argv = [*tiny, "--wht", "last-third", "--init-from", str(tmp_path / "plain"), "--teacher", str(tmp_path / "plain"),
+            "--distill-alpha", "0.5", "--out", str(tmp_path / "student")]
+    assert cli.main([*argv, "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"--init-from {tmp_path / 'plain'}: copied 37 of 43 layers; 6 replaced by WHT layers kept their " \
+           "initialisation" in out
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert metrics["init_from"] == metrics["teacher"] == str(tmp_path / "plain")
+    assert (metrics["distill_temperature"], metrics["distill_alpha"]) == (4.0, 0.5)
+    assert metrics["init_from_copied"].startswith("copied 37 of 43 layers")
+    student = keras.saving.load_model(str(tmp_path / "student" / "model.keras"))
+    built = keras_wht_models.build("resnet20", wht="last-third", input_size=8)
+    assert [layer.name for layer in student.layers[1:]] == [layer.name for layer in built.layers[1:]]
+    assert student.count_params() == metrics["parameters"] == built.count_params()
+    assert student.loss == "sparse_categorical_crossentropy"
+    assert cli.main([*argv, "--epochs", "2", "--resume"]) == 0  # continues the distillation
+    assert [row["epoch"] for row in json.loads((tmp_path / "student" / "history.json").read_text())] == [0, 1]
+    assert json.loads((tmp_path / "student" / "metrics.json").read_text())["teacher"] == str(tmp_path / "plain")
