@@ -109,7 +109,13 @@ class WHT1D(BinaryLayer):
         x = inputs
         if self.strides != (1, 1):
             x = x[:, :: self.strides[0], :: self.strides[1], :]
-        y = self.core(ops.change_channels(x, self._channels, window=self._block))
+        if self._c_in < self._units and self._c_in <= self._block:
+            # Growing from at most one block: every window is the same (zero-padded) input,
+            # and blocks are transformed alike, so the layer runs on one and copies it.
+            y = self.core(ops.change_channels(x, self._block, window=self._block))
+            y = ops.change_channels(y, self._channels, window=self._block)
+        else:
+            y = self.core(ops.change_channels(x, self._channels, window=self._block))
         return ops.crop(y, self._units)
 
     def core(self, x):

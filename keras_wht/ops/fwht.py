@@ -147,7 +147,15 @@ def take(x, ranges):
             begin[ax], size[ax] = start, stop - start
     if size.count(-1) == len(size):
         return x
-    return tf.slice(x, begin, size)
+    # TensorFlow's gradient of a Slice pads by amounts computed from tf.shape, so its
+    # result loses the static shape; these amounts are constants.
+    paddings = [[0, 0] if n == -1 else [b, x.shape[ax] - b - n] for ax, (b, n) in enumerate(zip(begin, size))]
+
+    @tf.custom_gradient
+    def cut(t):
+        return tf.slice(t, begin, size), lambda dy: tf.pad(dy, paddings)
+
+    return cut(x)
 
 
 def _normalize_blocks(block_size, count):

@@ -62,7 +62,8 @@ def test_wht2d_gradient(config, shape, rng):
     "config, shape",
     [
         (dict(), (2, 3, 3, 8)),
-        (dict(units=20), (2, 3, 3, 6)),  # grow by windows, cropped to 20
+        (dict(units=20), (2, 3, 3, 6)),  # grow from one block: the layer on one window, copied
+        (dict(units=20, block_size=4), (2, 3, 3, 6)),  # windows at different offsets
         (dict(units=3), (2, 3, 3, 10)),  # shrink: groups of 3, the tenth channel dropped
         (dict(units=6, block_size=4), (2, 3, 3, 6)),  # padded to two blocks of 4, cropped
         (dict(residual=True, strides=2), (2, 4, 4, 8)),
