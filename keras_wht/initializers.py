@@ -44,3 +44,40 @@ class ThresholdRamp(keras.initializers.Initializer):
 
     def get_config(self):
         return {"step": self.step, "axes": None if self.axes is None else list(self.axes)}
+
+
+@register
+class RandomSign(keras.initializers.Initializer):
+    """Entries +1 or -1 with equal probability, times `magnitude`.
+
+    The default scale of WHT1D. With every scale 1 (the authors' initialisation) the
+    layer starts as the identity on its channels, W S(W x) ~ x: it mixes no channels,
+    and a network whose 1x1 convolutions became WHT1D learns that mixing slowly (the
+    diagnosis in docs/MODELS.md). Random signs make W diag(+-1) W a random orthogonal
+    mixing of each block from the first step, still without a multiplication.
+
+    Args:
+        magnitude: the absolute value of every entry (default 1).
+        seed: optional integer seed, as Keras' random initializers take it.
+
+    Example:
+        >>> sorted(set(RandomSign(seed=1)((64,)).numpy().tolist()))
+        [-1.0, 1.0]
+    """
+
+    def __init__(self, magnitude=1.0, seed=None):
+        if isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real) or not magnitude > 0:
+            raise ValueError(f"`magnitude` must be a positive number, got {magnitude!r}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"`seed` must be None or an integer, got {seed!r}.")
+        self.magnitude = float(magnitude)
+        self.seed = None if seed is None else int(seed)
+        self._uniform = keras.initializers.RandomUniform(-1.0, 1.0, seed=self.seed)
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        dtype = dtype or "float32"
+        uniform = tf.convert_to_tensor(self._uniform(shape, dtype="float32"))
+        return tf.cast(tf.where(uniform < 0.0, -self.magnitude, self.magnitude), dtype)
+
+    def get_config(self):
+        return {"magnitude": self.magnitude, "seed": self.seed}

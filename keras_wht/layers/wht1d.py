@@ -4,8 +4,14 @@ import tensorflow as tf
 
 from keras_wht import _checks, ops
 from keras_wht._keras import register
+from keras_wht.initializers import RandomSign
 from keras_wht.layers.binary_layer import BinaryLayer
 from keras_wht.ops.fwht import fitted_block_size, padded_length, shape_target
+
+
+# The default scale's magnitude: with the smooth threshold's tanh, 2 learned faster than 1
+# (benchmarks/learning.py).
+SCALE_MAGNITUDE = 2.0
 
 
 @register
@@ -30,9 +36,13 @@ class WHT1D(BinaryLayer):
         strides: int or pair: spatial subsampling `x[:, ::s, ::s, :]` before the layer.
         residual: add the (subsampled) input to the output; needs units == C_in.
         order: coefficient order of the transform, "hadamard" (natural) or "sequency".
-        scale_initializer, threshold_initializer, scale_regularizer,
-        threshold_regularizer: of the SmoothThreshold (defaults: ones, and the authors'
-            ramp T_k = k / (10 * block_size)).
+        scale_initializer: of the SmoothThreshold's scale. Default: random signs of
+            magnitude 2 (`RandomSign(2.0)`), keras-wht's; "ones" is the authors'. With
+            every scale 1 the layer starts as the identity on its channels (it mixes
+            none), and networks learn far more slowly; docs/MODELS.md has the numbers.
+        threshold_initializer, scale_regularizer, threshold_regularizer: of the
+            SmoothThreshold (default threshold: the authors' ramp
+            T_k = k / (10 * block_size)).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Attributes:
@@ -67,7 +77,7 @@ class WHT1D(BinaryLayer):
         strides=1,
         residual=False,
         order="hadamard",
-        scale_initializer="ones",
+        scale_initializer=None,
         threshold_initializer=None,
         scale_regularizer=None,
         threshold_regularizer=None,
@@ -77,7 +87,7 @@ class WHT1D(BinaryLayer):
             strides=strides,
             residual=residual,
             order=order,
-            scale_initializer=scale_initializer,
+            scale_initializer=RandomSign(SCALE_MAGNITUDE) if scale_initializer is None else scale_initializer,
             threshold_initializer=threshold_initializer,
             scale_regularizer=scale_regularizer,
             threshold_regularizer=threshold_regularizer,

@@ -69,8 +69,32 @@ def test_weights_and_initialisation():
     layer.build((None, 4, 4, 32))
     assert [v.name.split("/")[-1].split(":")[0] for v in layer.trainable_weights] == ["scale", "threshold"]
     assert layer.count_params() == 16
-    np.testing.assert_array_equal(layer.scale.numpy(), np.ones(8))
     np.testing.assert_allclose(layer.threshold.numpy(), np.arange(8) / 80, rtol=1e-6)
+
+
+def test_default_scale_is_random_signs_of_magnitude_two():
+    layer = WHT1D()
+    layer.build((None, 1, 1, 512))
+    scale = layer.scale.numpy()
+    np.testing.assert_array_equal(np.abs(scale), np.full(512, 2.0))
+    assert 0.4 < np.mean(scale > 0) < 0.6  # both signs, about equally often (512 draws)
+    other = WHT1D()
+    other.build((None, 1, 1, 512))
+    assert np.any(other.scale.numpy() != scale)  # each layer draws its own
+
+
+def test_authors_initialisation_is_the_identity_on_the_channels(rng):
+    # Coefficients of +-50 (tanh is 1 there to float precision) and a zero threshold: the
+    # authors' scale 1 gives back the input, the default random signs mix its channels.
+    h = reference.walsh(16) / 4.0
+    coefficients = 50.0 * rng.choice([-1.0, 1.0], (2, 3, 3, 16))
+    x = (coefficients @ h).astype(np.float32)
+    authors = WHT1D(scale_initializer="ones", threshold_initializer="zeros")
+    np.testing.assert_allclose(authors(x).numpy(), x, rtol=1e-5, atol=1e-3)
+    mixed = WHT1D(threshold_initializer="zeros")
+    y = mixed(x).numpy()
+    np.testing.assert_allclose(y, (coefficients * mixed.scale.numpy()) @ h, rtol=1e-5, atol=1e-3)
+    assert np.max(np.abs(y - x)) > 10.0
 
 
 def test_works_without_static_spatial_size(rng):
