@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The kernels must build here: a failed build is an error, not a package without them.
 export KERAS_WHT_REQUIRE_KERNELS ?= 1
 
-.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench bench-peers accuracy clean
+.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench bench-peers accuracy accuracy-fashion clean
 
 apt-packages:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
@@ -121,6 +121,12 @@ accuracy: install
 		--lr 1e-3 --seed 0 --out $(ACCURACY_RUN)
 	$(BIN)/keras-wht accuracy $(ACCURACY_RUN)
 	cp $(ACCURACY_RUN)/accuracy.md docs/bench/accuracy.md
+
+# docs/bench/accuracy-fashion-mnist.md: each builder's plain network, a plain network of about
+# its WHT preset's parameter count, and the preset, on Fashion-MNIST with one recipe (runs kept
+# in runs/fashion-mnist), with the int8 rows of the WHT networks.
+accuracy-fashion: install
+	$(BIN)/python benchmarks/fashion_mnist.py
 
 clean:
 	rm -rf $(VENV) .venv-device-* build *.egg-info .pytest_cache .hypothesis keras_wht/tflite/_keras_wht_ops*.so

@@ -47,7 +47,8 @@ def _train(args):
     try:  # every check, the data and the network before --out is made; training errors are not ours to word
         _files.check_output(args.out, "--out", folder=True)
         run = training.prepare(
-            model=args.model, wht=training.parse_wht(args.wht), dataset=args.dataset, epochs=args.epochs,
+            model=args.model, wht=training.parse_wht(args.wht), alpha=args.alpha, dataset=args.dataset,
+            epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer,
             seed=args.seed, out=args.out, resume=args.resume, augment=args.augment,
             distribute=args.distribute, input_size=args.input_size, fit=args.fit, train_size=args.train_size,
@@ -223,6 +224,9 @@ def build_parser():
                    help="digits (default) or fashion_mnist (offline: apt-get install dataset-fashion-mnist), cifar10 "
                         "or cifar100 (downloaded once), a folder with one sub-folder of images per class (20%% held "
                         "out for testing), or an .npz file of x_train, y_train, x_test, y_test")
+    p.add_argument("--alpha", type=float, default=1.0,
+                   help="width multiplier of the network (mobilenet_v2, mobilenet_v3_large, resnet20; default 1): "
+                        "a smaller plain network to set against a WHT preset")
     p.add_argument("--train-size", type=int, default=None, metavar="N",
                    help="train on the first N training images only (a tenth of them validates)")
     p.add_argument("--epochs", type=int, default=5)

@@ -1,6 +1,7 @@
 """Training a model builder's network on an image data set: what `keras-wht train` runs."""
 
 import csv
+import inspect
 import json
 import numbers
 import os
@@ -36,7 +37,7 @@ def parse_wht(text):
     return text
 
 
-def check(*, model="mobilenet_v2", wht=None, dataset="digits", epochs=5, batch_size=64, learning_rate=1e-3,
+def check(*, model="mobilenet_v2", wht=None, alpha=1.0, dataset="digits", epochs=5, batch_size=64, learning_rate=1e-3,
           schedule="cosine", optimizer="adam", seed=0, input_size=32, out="runs/train", resume=False,
           distribute=False, fit="resize", train_size=None, init_from=None, teacher=None,
           distill_temperature=distillation.TEMPERATURE, distill_alpha=distillation.ALPHA):
@@ -49,6 +50,7 @@ def check(*, model="mobilenet_v2", wht=None, dataset="digits", epochs=5, batch_s
     if distribution.strategy_name(distribute) == "multi-worker":
         distribution.read_tf_config()
     models.get(model)
+    _check_alpha(model, alpha)
     if isinstance(wht, str) and wht not in models.presets(model):
         raise ValueError(f"Unknown `wht` preset {wht!r} for {model}; the presets are: "
                          f"{', '.join(models.presets(model))}.")
@@ -131,6 +133,7 @@ class Run:
             **metrics,
             "model": self.model,
             "wht": self.wht,
+            "alpha": self.alpha,
             "dataset": self.dataset,
             "epochs": self.epochs,
             # What keras-wht accuracy and qat need to prepare the same splits the same way:
@@ -168,6 +171,7 @@ def prepare(
     *,
     model="mobilenet_v2",
     wht=None,
+    alpha=1.0,
     dataset="digits",
     epochs=5,
     batch_size=64,
@@ -195,7 +199,7 @@ def prepare(
     process that already ran TensorFlow ops) or ImportError (scikit-learn missing for
     digits) before `out` exists. With "multi-worker" it returns once every worker of the
     cluster has started: TensorFlow waits for them, without a time limit."""
-    check(model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+    check(model=model, wht=wht, alpha=alpha, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
           schedule=schedule, optimizer=optimizer, seed=seed, input_size=input_size, out=out, resume=resume,
           distribute=distribute, fit=fit, train_size=train_size, init_from=init_from, teacher=teacher,
           distill_temperature=distill_temperature, distill_alpha=distill_alpha)
@@ -217,10 +221,10 @@ def prepare(
             net = load_saved(os.path.join(out, "checkpoint.keras"), "--resume")
             done = _epochs_done(os.path.join(out, "history.csv"))
         else:
-            net = models.build(model, wht=wht, input_size=input_size, classes=classes)
+            net = models.build(model, wht=wht, alpha=alpha, input_size=input_size, classes=classes)
             if init_from is not None:
                 copied = str(transfer.copy_weights(net, init_from, name="--init-from", twin=lambda: models.build(
-                    model, input_size=input_size, classes=classes)))
+                    model, alpha=alpha, input_size=input_size, classes=classes)))
             for layer in _batch_norms(net):  # saved in the checkpoint's config, so --resume keeps it
                 layer.momentum = min(layer.momentum, BATCH_NORM_MOMENTUM)
             if teacher is not None:
@@ -236,7 +240,7 @@ def prepare(
     if cluster["workers"] > 1:
         distribution.multi_worker_keras(net, strategy, next(iter(val_data)))
     return Run(
-        model=model, wht=wht, dataset=datasets.resolve(dataset), epochs=epochs, seed=seed, out=out, resume=resume,
+        model=model, wht=wht, alpha=alpha, dataset=datasets.resolve(dataset), epochs=epochs, seed=seed, out=out, resume=resume,
         recalibrate_bn=recalibrate_bn, input_size=input_size, image_fit=fit, train_size=train_size,
         init_from=None if init_from is None else os.path.abspath(init_from), copied=copied,
         net=net, strategy=strategy, done=done, distribute=distribute, **cluster,
@@ -251,6 +255,7 @@ def train(
     *,
     model="mobilenet_v2",
     wht=None,
+    alpha=1.0,
     dataset="digits",
     epochs=5,
     batch_size=64,
@@ -282,6 +287,8 @@ def train(
     `recalibrate_bn` recomputes the batch-norm statistics after training (see
     `recalibrate_batch_norm`); metrics.json gives the test accuracy before and after.
 
+    `alpha`: the network's width multiplier (builders other than resnet50).
+
     `dataset`: a name in keras_wht.datasets.NAMES, a folder of class folders or an .npz
     file (see keras_wht.datasets.load). `fit`: "resize" the images to `input_size`, or
     "pad" them with zeros around the centre. `train_size`: train on the first
@@ -308,11 +315,18 @@ def train(
     model.keras, history.json and metrics.json are written whole or not at all.
     """
     return prepare(
-        model=model, wht=wht, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        model=model, wht=wht, alpha=alpha, dataset=dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         schedule=schedule, optimizer=optimizer, seed=seed, out=out, resume=resume, augment=augment,
         distribute=distribute, input_size=input_size, fit=fit, train_size=train_size, recalibrate_bn=recalibrate_bn,
         init_from=init_from, teacher=teacher, distill_temperature=distill_temperature, distill_alpha=distill_alpha,
     ).fit(verbose=verbose)
+
+
+def _check_alpha(model, alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (alpha > 0 and np.isfinite(alpha)):
+        raise ValueError(f"`alpha` must be a positive number, got {alpha!r}.")
+    if alpha != 1.0 and "alpha" not in inspect.signature(models.get(model)).parameters:
+        raise ValueError(f"`alpha` {alpha!r}: {model} has no width multiplier (only 1.0 is allowed).")
 
 
 def _missing_ancestor(path):

@@ -67,6 +67,21 @@ def test_every_preset_builds_runs_and_round_trips(name, preset, rng, tmp_path):
     np.testing.assert_array_equal(keras.saving.load_model(path).predict(x, verbose=0), y)
 
 
+def test_resnet20_width_multiplier():
+    # Stages of 8/16/32 channels, counted by hand: 3x3 convs, the two shortcut 1x1 convs,
+    # batch norms (4 weights a channel) and the classifier.
+    conv3 = lambda a, b: 9 * a * b  # noqa: E731
+    stage1 = 6 * conv3(8, 8) + 6 * 4 * 8
+    stage2 = conv3(8, 16) + 5 * conv3(16, 16) + 8 * 16 + 7 * 4 * 16
+    stage3 = conv3(16, 32) + 5 * conv3(32, 32) + 16 * 32 + 7 * 4 * 32
+    want = 27 * 8 + 4 * 8 + stage1 + stage2 + stage3 + 32 * 10 + 10
+    model = models.ResNet20(**CIFAR, alpha=0.5)
+    assert model.get_layer("conv1_conv").filters == 8 and model.get_layer("conv4_block3_2_conv").filters == 32
+    assert model.count_params() == want == 69570
+    assert models.build("resnet20", input_size=32, alpha=0.5).count_params() == want
+    assert models.ResNet20(**CIFAR, alpha=1.0).count_params() == 274042
+
+
 def test_placement_forms_agree():
     as_dict = models.ResNet20(wht={"blocks": [-1], "layers": ["conv2"], "head": True})
     as_object = models.ResNet20(wht=Placement(blocks=(8,), layers=("conv2",), head=True))
