@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras_wht import _checks, ops
 from keras_wht._keras import register
 from keras_wht.layers.binary_layer import BinaryLayer
-from keras_wht.ops.fwht import fitted_block_size, padded_length, shape_target
+from keras_wht.ops.fwht import fitted_block_size, padded_length
 
 
 @register
@@ -119,40 +119,10 @@ class WHT2D(BinaryLayer):
         # Growing copies input channels, and shared parameters treat all channels alike:
         # the layer on the input's channels, copied after the pooling, is the same, cheaper.
         after = self._filters > inputs.shape[-1] and not self.per_channel
-        x = inputs if after else ops.change_channels(inputs, self._filters)
-        if self._pools_first():
-            y = self._pooled_core(x)
-        else:
-            y = self.core(x)
-            if self.strides != (1, 1):
-                y = tf.nn.avg_pool2d(y, self.strides, self.strides, "SAME")
+        y = self.core(inputs if after else ops.change_channels(inputs, self._filters))
+        if self.strides != (1, 1):
+            y = tf.nn.avg_pool2d(y, self.strides, self.strides, "SAME")
         return ops.change_channels(y, self._filters) if after else y
-
-    def _pools_first(self):
-        """Whether `_pooled_core` computes this layer: s x s pooling with s a power of two
-        that divides the tiles of an image not padded, in natural order, and `core` not
-        replaced (a converter replaces it to mark where its op goes)."""
-        s = self.strides[0]
-        return (s > 1 and self.strides[1] == s and s & (s - 1) == 0 and self.order == "hadamard"
-                and all(b % s == 0 and n % b == 0 for b, n in zip(self._blocks, self._size))
-                and getattr(self.core, "__func__", None) is WHT2D.core)
-
-    def _pooled_core(self, x):
-        """`core` then s x s average pooling, computed at 1/s^2 of the size. With H_b =
-        H_{b/s} kron H_s, the mean of s adjacent rows of H_b is H_{b/s} kron (1, 0, .., 0):
-        the pooled inverse transform sees only the coefficients (s i, s j), and those are
-        s times the transform of the pooled input. The same numbers, fewer operations."""
-        s = self.strides[0]
-        pooled = tf.nn.avg_pool2d(x, s, s, "VALID")
-        blocks = (self._blocks[0] // s, self._blocks[1] // s)
-        y = ops.fwht(pooled, (1, 2), block_size=blocks) * s  # the coefficients (s i, s j), exactly
-        tiled = self._tiled_shape[:-1] + [x.shape[-1]]
-        tiled[2], tiled[4] = blocks
-        st = self.smooth_threshold
-        weights = [tf.reshape(w[::s, ::s], [1, 1, blocks[0], 1, blocks[1], -1]) for w in (st.scale, st.threshold)]
-        y = tf.reshape(ops.smooth_threshold(tf.reshape(y, tiled), *weights), shape_target(pooled))
-        y = ops.fwht(y, (1, 2), block_size=blocks) * (1.0 / s)
-        return y + pooled if self.residual else y
 
     def core(self, x):
         y = ops.fwht(x, (1, 2), block_size=self._blocks, order=self.order)

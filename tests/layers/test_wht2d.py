@@ -22,8 +22,6 @@ CONFIGS = [
     dict(filters=14),  # grow 6 -> 14 by repeating the input
     dict(filters=14, strides=2),  # the layer on the 6 input channels, copied after the pooling
     dict(filters=14, per_channel=True),  # per-channel weights: copied before the layer
-    dict(strides=2, per_channel=True),  # pooled first: the coefficients (2i, 2j) of the pooled input
-    dict(strides=2, block_size=4, residual=True),
 ]
 
 
