@@ -132,8 +132,8 @@ def take(x, ranges):
     """x[start:stop] along each axis of the dict `ranges` {axis: (start, stop)}, `x` itself
     when that is all of it.
 
-    A Slice op, not x[...]'s StridedSlice: the gradient of a StridedSlice on an inner axis
-    (StridedSliceGrad) took 2-5x as long as the Pad that is a Slice's gradient."""
+    Its gradient is a Pad by constant amounts: TensorFlow's StridedSliceGrad took 2-5x as
+    long on an inner axis, and a Slice's own gradient loses the static shape."""
     if any(x.shape[ax] is None for ax in ranges):  # slicing clamps a range to what is there
         index = [slice(None)] * x.shape.rank
         for ax, (start, stop) in ranges.items():
@@ -147,13 +147,13 @@ def take(x, ranges):
             begin[ax], size[ax] = start, stop - start
     if size.count(-1) == len(size):
         return x
-    # TensorFlow's gradient of a Slice pads by amounts computed from tf.shape, so its
-    # result loses the static shape; these amounts are constants.
     paddings = [[0, 0] if n == -1 else [b, x.shape[ax] - b - n] for ax, (b, n) in enumerate(zip(begin, size))]
+
+    index = tuple(slice(b, None if n == -1 else b + n) for b, n in zip(begin, size))
 
     @tf.custom_gradient
     def cut(t):
-        return tf.slice(t, begin, size), lambda dy: tf.pad(dy, paddings)
+        return t[index], lambda dy: tf.pad(dy, paddings)
 
     return cut(x)
 

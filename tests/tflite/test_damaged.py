@@ -226,7 +226,7 @@ def test_a_slice_that_does_not_fit(models, which, value, match):
                 values[3] = value
             buffer.data = np.frombuffer(values.astype("<i4").tobytes(), np.uint8)
 
-    grow = keras.Sequential([keras.Input((4, 4, 16)), WHT1D(32)])  # channel growth slices channels
+    grow = keras.Sequential([keras.Input((4, 4, 16)), WHT1D(40, block_size=8)])  # windows of 8 at offsets 0-8
     _rejected(_edited(tflite.convert(grow), edit), r"operator \d+ \(STRIDED_SLICE\) " + match)
 
 
