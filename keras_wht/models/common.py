@@ -65,10 +65,24 @@ def spatial(x, filters, kernel, *, wht, name, strides=1, use_bias=False):
     return layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=use_bias, name=name)(x)
 
 
+# The scale a MobileNet's WHT2D starts with, where it replaces a depthwise convolution or
+# a squeeze-and-excite block: there its inputs are batch-normalised activations, mostly
+# below 1, where the smooth threshold with the authors' scale 1 behaves as z |z| and
+# squashes them; at 8 it is a soft threshold from |x| = 0.25 on. MobileNetV3-Large's
+# last-third preset learned nothing in 8 digits epochs with scale 1 and as fast as the
+# plain network with 8 (docs/MODELS.md, benchmarks/learning.py).
+MOBILE_WHT2D_SCALE = 8.0
+
+
+def mobile_wht2d(name, strides=1):
+    """The WHT2D that replaces a MobileNet's depthwise convolution or squeeze-and-excite block."""
+    return WHT2D(strides=strides, scale_initializer=keras.initializers.Constant(MOBILE_WHT2D_SCALE), name=name)
+
+
 def depthwise(x, kernel, strides, *, wht, name):
     """A kxk depthwise convolution as keras.applications pads it, or the WHT2D for it."""
     if wht:
-        return WHT2D(strides=strides, name=name)(x)
+        return mobile_wht2d(name, strides)(x)
     if strides == 2:
         x = layers.ZeroPadding2D(padding=_correct_pad(x.shape[1:3], kernel), name=f"{name}_pad")(x)
     return layers.DepthwiseConv2D(kernel, strides=strides, padding="same" if strides == 1 else "valid",

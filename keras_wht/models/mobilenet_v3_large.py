@@ -2,7 +2,6 @@
 
 import functools
 
-from keras_wht.layers import WHT2D
 from keras_wht.models import common
 from keras_wht.models.common import layers
 from keras_wht.models.placement import Placement, resolve
@@ -149,7 +148,7 @@ def _inverted_residual(inputs, index, expansion, filters, kernel, stride, se, ac
     x = activation(x)
     if se:
         # The paper replaces the whole squeeze-and-excite block by one 2-D WHT layer.
-        x = WHT2D(name=f"{prefix}squeeze_excite")(x) if replaced("se") else _squeeze_excite(x, expanded, prefix)
+        x = common.mobile_wht2d(f"{prefix}squeeze_excite")(x) if replaced("se") else _squeeze_excite(x, expanded, prefix)
     x = common.pointwise(x, filters, wht=replaced("project"), name=f"{prefix}project")
     x = layers.BatchNormalization(**bn, name=f"{prefix}project_bn")(x)
     if stride == 1 and channels == filters:

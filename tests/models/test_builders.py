@@ -138,3 +138,16 @@ def test_errors(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert message in str(info.value)
+
+
+def test_mobilenet_wht2d_layers_start_with_scale_8_and_resnet_wht2d_with_the_authors():
+    # A MobileNet's WHT2D (depthwise and squeeze-and-excite) starts at scale 8; ResNet's,
+    # in place of a 3x3 convolution, at the authors' 1; WHT1D everywhere at random signs of 2.
+    v3 = models.MobileNetV3Large(**CIFAR, wht="last-third", include_preprocessing=False)
+    v2 = models.MobileNetV2(**CIFAR, wht="last-third")
+    resnet = models.ResNet20(**CIFAR, wht="last-third")
+    for layer in (v3.get_layer("expanded_conv_12_squeeze_excite"), v2.get_layer("block_14_depthwise")):
+        np.testing.assert_array_equal(layer.scale.numpy(), np.full(layer.scale.shape, 8.0))
+    np.testing.assert_array_equal(resnet.get_layer("conv4_block2_1_conv").scale.numpy(), np.ones((8, 8)))
+    scale = v2.get_layer("block_14_expand").scale.numpy()
+    np.testing.assert_array_equal(np.abs(scale), np.full(scale.shape, 2.0))
