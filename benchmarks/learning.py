@@ -8,8 +8,9 @@ Each row trains one network on scikit-learn's digits (offline; 1,437 training im
 resized to 32x32x3) with one recipe: Adam 1e-3 with cosine decay, batch 16, batch-norm
 momentum 0.9, the batch-norm statistics recomputed after training (as `keras-wht train`
 does). It prints the training accuracy after each epoch, the final training loss, the test
-accuracy and the seconds an epoch took. Rows run in subprocesses, `--jobs` at a time, each
-with one TensorFlow thread; finished rows are kept in docs/bench/learning.json, so a second
+accuracy (learning.json also keeps the seconds an epoch took, on a machine the rows
+share: not a timing). Rows run in subprocesses, `--jobs` at a time, each with one
+TensorFlow thread; finished rows are kept in docs/bench/learning.json, so a second
 run only adds what is missing (`--fresh` starts over).
 
 The rows separate the causes: which replaced layers slow learning (the ablation over the
@@ -35,7 +36,11 @@ TABLE = os.path.join(ROOT, "docs", "bench", "learning.md")
 RESULTS = os.path.join(ROOT, "docs", "bench", "learning.json")
 LAST_THIRD = list(range(12, 17))  # MobileNetV2's blocks 12-16, where paper-540k puts WHT1D
 
-# name -> (model, wht, scale init, threshold shape, what it tells)
+# name -> (model, wht, scale initialisation, threshold shape, what it tells). The scale
+# initialisation: None or "default" (the layers' own), "ones" (the authors' everywhere),
+# "signsN" (random signs of magnitude N everywhere), "frozen-conv" (the plain network,
+# its convolutions that the preset replaces not trained), or a pair (WHT1D's, WHT2D's)
+# of "default", "ones", "signsN" and "constN".
 ROWS = {
     "mobilenet_v2 plain": ("mobilenet_v2", None, None, "paper", "the plain twin"),
     "mobilenet_v2 paper-540k, scale 1": ("mobilenet_v2", "paper-540k", "ones", "paper",
@@ -54,15 +59,29 @@ ROWS = {
     "mobilenet_v2 paper-540k, random signs x1, soft threshold": ("mobilenet_v2", "paper-540k", "signs1", "soft",
                                                                  "the threshold's shape, once channels mix"),
     "mobilenet_v2 paper-540k, default": ("mobilenet_v2", "paper-540k", "default", "paper",
-                                         "keras-wht's default: random signs x2"),
+                                         "keras-wht's default: WHT1D random signs x2"),
+    "mobilenet_v2 last-third, WHT2D scale 1": ("mobilenet_v2", "last-third", ("default", "ones"), "paper",
+                                               "WHT2D for the depthwise convs too"),
+    "mobilenet_v2 last-third, default": ("mobilenet_v2", "last-third", "default", "paper",
+                                         "keras-wht's default: WHT2D scale 8"),
     "mobilenet_v3_large plain": ("mobilenet_v3_large", None, None, "paper", "the plain twin"),
     "mobilenet_v3_large last-third, scale 1": ("mobilenet_v3_large", "last-third", "ones", "paper",
                                                "the authors' initialisation"),
+    "mobilenet_v3_large last-third, WHT2D scale 1": ("mobilenet_v3_large", "last-third", ("default", "ones"),
+                                                     "paper", "WHT1D random signs x2 alone"),
+    "mobilenet_v3_large last-third-1x1, WHT2D scale 1": ("mobilenet_v3_large", "last-third-1x1",
+                                                         ("default", "ones"), "paper", "ablation: no SE replaced"),
+    "mobilenet_v3_large SE only, WHT2D scale 1": ("mobilenet_v3_large", {"blocks": [10, 11, 12, 13, 14],
+                                                                        "layers": ["se"]}, ("default", "ones"),
+                                                  "paper", "ablation: only the SE blocks replaced"),
+    "mobilenet_v3_large last-third, WHT2D scale 2": ("mobilenet_v3_large", "last-third", ("default", "const2"),
+                                                     "paper", "WHT2D's scale"),
     "mobilenet_v3_large last-third, default": ("mobilenet_v3_large", "last-third", "default", "paper",
-                                               "keras-wht's default"),
+                                               "keras-wht's default: WHT2D scale 8"),
     "resnet20 plain": ("resnet20", None, None, "paper", "the plain twin"),
-    "resnet20 last-third, scale 1": ("resnet20", "last-third", "ones", "paper", "WHT2D only"),
-    "resnet20 last-third, default": ("resnet20", "last-third", "default", "paper", "keras-wht's default"),
+    "resnet20 last-third, scale 1": ("resnet20", "last-third", "ones", "paper", "WHT2D only: the authors'"),
+    "resnet20 last-third, default": ("resnet20", "last-third", "default", "paper",
+                                     "keras-wht's default: WHT2D scale 8"),
 }
 RECIPE = dict(dataset="digits", batch_size=16, learning_rate=1e-3, momentum=0.9)
 
@@ -184,10 +203,20 @@ def _network(model, wht, init, seed):
                 layer.trainable = False
         return net
     net = models.build(model, wht=wht, input_size=32)
+    inits = (init, init) if not isinstance(init, tuple) else init
     for layer in walk_layers(net):
-        if isinstance(layer, (WHT1D, WHT2D)) and init not in (None, "default"):
+        if isinstance(layer, (WHT1D, WHT2D)):
+            given = inits[0] if isinstance(layer, WHT1D) else inits[1]
+            if given in (None, "default"):
+                continue
             shape = tuple(layer.scale.shape)
-            layer.scale.assign(keras.ops.ones(shape) if init == "ones" else RandomSign(float(init[5:]))(shape))
+            if given == "ones":
+                value = keras.ops.ones(shape)
+            elif given.startswith("signs"):
+                value = RandomSign(float(given[5:]))(shape)
+            else:
+                value = keras.ops.full(shape, float(given[5:]))
+            layer.scale.assign(value)
     return net
 
 
@@ -261,9 +290,9 @@ def write_table(kept, epochs):
         "Adam 1e-3 with cosine decay, batch 16, batch-norm momentum 0.9, batch-norm statistics recomputed after "
         "training). Training accuracy after epochs 1, 3, 5 and the last; mean over the seeds given.",
         "",
-        "| network | parameters | seeds | train acc. ep. 1 / 3 / 5 / last | final train loss | test acc. | s/epoch "
+        "| network | parameters | seeds | train acc. ep. 1 / 3 / 5 / last | final train loss | test acc. "
         "| what it tells |",
-        "|---|---:|---:|---|---:|---:|---:|---|",
+        "|---|---:|---:|---|---:|---:|---|",
     ]
     for name, (_, _, _, _, tells) in ROWS.items():
         runs = [v for k, v in kept.items() if k.startswith(f"{name} | seed ") and k.endswith(f"| {epochs} epochs")]
@@ -273,7 +302,7 @@ def write_table(kept, epochs):
         pick = " / ".join(f"{acc[i]:.2f}" for i in (0, 2, 4, len(acc) - 1) if i < len(acc))
         mean = lambda key: float(np.mean([r[key] for r in runs]))  # noqa: E731
         lines.append(f"| {name} | {runs[0]['parameters']:,} | {len(runs)} | {pick} | {mean('train_loss'):.3f} "
-                     f"| {mean('test_accuracy'):.3f} | {mean('seconds_per_epoch'):.1f} | {tells} |")
+                     f"| {mean('test_accuracy'):.3f} | {tells} |")
     statistics = kept.get("statistics")
     if statistics:
         lines += ["", "## At initialisation: MobileNetV2's replaced layers (64 digits, training mode)", "",
