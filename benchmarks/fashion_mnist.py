@@ -43,6 +43,8 @@ def main():
     parser.add_argument("--models", default=",".join(NETWORKS), help="comma-separated builders (default: all)")
     parser.add_argument("--fresh", action="store_true", help="train every network again")
     parser.add_argument("--no-int8", dest="int8", action="store_false", help="leave out the int8 rows")
+    parser.add_argument("--table-only", action="store_true",
+                        help="train nothing: write the table from the finished runs (the others are left out)")
     args = parser.parse_args()
     wanted = [m for m in args.models.split(",") if m]
     unknown = [m for m in wanted if m not in NETWORKS]
@@ -56,7 +58,10 @@ def main():
                              (preset, ["--wht", preset])):
             out = os.path.join(RUNS, f"{model}-{label.replace(', ', '-').replace('=', '')}")
             command = ["train", "--model", model, *extra, *RECIPE]
-            if args.fresh or _read(out, "metrics.json") is None or _read(out, "command.json") != command:
+            finished = _read(out, "metrics.json") is not None and _read(out, "command.json") == command
+            if args.table_only and not finished:
+                continue
+            if args.fresh or not finished:
                 subprocess.run(["rm", "-rf", out], check=True)
                 subprocess.run([keras_wht, *command, "--out", out], check=True)
                 with open(os.path.join(out, "command.json"), "w") as f:
@@ -66,8 +71,12 @@ def main():
                    "train": _read(out, "history.json")[-1]["accuracy"]}
             if label == preset and args.int8:
                 accuracy = os.path.join(out, "accuracy.json")
-                if not os.path.isfile(accuracy) or os.path.getmtime(accuracy) < os.path.getmtime(
-                        os.path.join(out, "model.keras")):
+                stale = not os.path.isfile(accuracy) or os.path.getmtime(accuracy) < os.path.getmtime(
+                    os.path.join(out, "model.keras"))
+                if stale and args.table_only:
+                    results[(model, label)] = row
+                    continue
+                if stale:
                     subprocess.run([keras_wht, "accuracy", out, "--qat-epochs", "0"], check=True)
                 row["tflite"] = _read(out, "accuracy.json")
             results[(model, label)] = row
