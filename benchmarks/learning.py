@@ -58,6 +58,8 @@ ROWS = {
                                                  "mixing channels from the first step"),
     "mobilenet_v2 paper-540k, random signs x1, soft threshold": ("mobilenet_v2", "paper-540k", "signs1", "soft",
                                                                  "the threshold's shape, once channels mix"),
+    "mobilenet_v2 paper-540k, random signs x4": ("mobilenet_v2", "paper-540k", "signs4", "paper",
+                                                 "the magnitude"),
     "mobilenet_v2 paper-540k, default": ("mobilenet_v2", "paper-540k", "default", "paper",
                                          "keras-wht's default: WHT1D random signs x2"),
     "mobilenet_v2 last-third, WHT2D scale 1": ("mobilenet_v2", "last-third", ("default", "ones"), "paper",
@@ -79,9 +81,12 @@ ROWS = {
     "mobilenet_v3_large last-third, default": ("mobilenet_v3_large", "last-third", "default", "paper",
                                                "keras-wht's default: WHT2D scale 8"),
     "resnet20 plain": ("resnet20", None, None, "paper", "the plain twin"),
-    "resnet20 last-third, scale 1": ("resnet20", "last-third", "ones", "paper", "WHT2D only: the authors'"),
+    "resnet20 last-third, scale 1": ("resnet20", "last-third", "ones", "paper",
+                                     "WHT2D only, the authors' initialisation"),
     "resnet20 last-third, default": ("resnet20", "last-third", "default", "paper",
-                                     "keras-wht's default: WHT2D scale 8"),
+                                     "keras-wht's default: the authors' scale 1 here"),
+    "resnet20 last-third, WHT2D scale 8": ("resnet20", "last-third", ("default", "const8"), "paper",
+                                           "the MobileNets' WHT2D scale, here"),
 }
 RECIPE = dict(dataset="digits", batch_size=16, learning_rate=1e-3, momentum=0.9)
 
