@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from keras_wht import _checks, ops
 from keras_wht._keras import keras, register
-from keras_wht.initializers import ThresholdRamp
+from keras_wht.initializers import RandomSign, ThresholdRamp
 
 
 @register
@@ -59,9 +59,9 @@ class SmoothThreshold(keras.layers.Layer):
         if not given or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in given):
             raise ValueError(f"`axis` must be an integer or a tuple of integers, got {axis!r}.")
         self.axis = given if isinstance(axis, (tuple, list)) else given[0]
-        self.scale_initializer = keras.initializers.get(scale_initializer)
+        self.scale_initializer = _initializer(scale_initializer)
         self.threshold_initializer = (
-            ThresholdRamp() if threshold_initializer is None else keras.initializers.get(threshold_initializer)
+            ThresholdRamp() if threshold_initializer is None else _initializer(threshold_initializer)
         )
         self.scale_regularizer = keras.regularizers.get(scale_regularizer)
         self.threshold_regularizer = keras.regularizers.get(threshold_regularizer)
@@ -120,3 +120,13 @@ def _check_float_policy(layer):
             f"{type(layer).__name__} computes in floating point; `dtype` must be a float type "
             f"or a mixed-precision policy, got {layer.compute_dtype!r}."
         )
+
+
+# keras-wht's initializers are registered as "keras_wht>Name"; tf_keras' legacy loading
+# (.h5 files, QAT models) looks a config up by its class name alone, so it finds them here.
+_OWN_INITIALIZERS = {"RandomSign": RandomSign, "ThresholdRamp": ThresholdRamp}
+
+
+def _initializer(identifier):
+    with keras.utils.custom_object_scope(_OWN_INITIALIZERS):
+        return keras.initializers.get(identifier)
