@@ -14,7 +14,12 @@ channels and the copies are made after them. Widening only repeats input channel
 a repeated channel transforms and pools as its original does, so the op does
 C_in / filters of the work (half, in ResNet20's stride-2 blocks). A WHT1D layer that
 narrows its input lowers with the narrowing (the means of groups of channels) inside its
-op, which reads the input's channels (option `channels`).
+op, which reads the input's channels (option `channels`). A WHT1D layer that grows its
+input lowers with the windows copied before its op and the crop after it: its Keras call
+copies after the transform (one window's work), but then the op's output feeds a
+concatenation that quantization-aware training learnt no range for, and in a QAT model
+the op and the copies ran in float between a DEQUANTIZE and a QUANTIZE; copied first,
+the copies, the op and the crop all stay int8.
 """
 
 import contextlib
@@ -28,6 +33,7 @@ import tensorflow as tf
 from keras_wht._keras import walk_layers
 from keras_wht.layers import WHT1D, WHT2D
 from keras_wht.ops.channel_change import change_channels
+from keras_wht.ops.fwht import crop
 from keras_wht.ops.hadamard import natural_order
 from keras_wht.tflite import contract
 from keras_wht.tflite.conversion import rewrite
@@ -103,6 +109,8 @@ def markers(model):
                     vars(p.layer)["call"] = functools.partial(_widened_after, p.layer, float(key))
                 elif _narrows(p.layer):
                     vars(p.layer)["call"] = functools.partial(_narrowed_inside, p.layer, float(key))
+                elif _grows(p.layer):
+                    vars(p.layer)["call"] = functools.partial(_grown_before, p.layer, float(key))
                 marked.append(p.layer)
         yield plans
     finally:
@@ -139,6 +147,21 @@ def _narrowed_inside(layer, key, inputs, **kwargs):
     if layer.strides != (1, 1):
         x = x[:, :: layer.strides[0], :: layer.strides[1], :]
     return _marker(key, x)[..., : layer._channels]
+
+
+def _grows(layer):
+    """Whether `layer` is a WHT1D with more output channels than input channels."""
+    return isinstance(layer, WHT1D) and layer._units > layer._c_in
+
+
+def _grown_before(layer, key, inputs, **kwargs):
+    """WHT1D.call of a growing layer with the windows copied before its op, as the layer
+    did before it learnt to copy after the transform; the same numbers."""
+    x = inputs
+    if layer.strides != (1, 1):
+        x = x[:, :: layer.strides[0], :: layer.strides[1], :]
+    y = _marker(key, change_channels(x, layer._channels, window=layer._block))
+    return crop(y, layer._units)
 
 
 def replace_markers(content, plans):
