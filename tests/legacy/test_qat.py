@@ -149,8 +149,9 @@ def test_qat_converts_with_custom_ops_int8_on_the_ranges_learnt(rng):
                                             (wht1d_out, wht1d, "output")):
         want_scale, want_zero = _learnt_range(wrapper, name)
         assert scale == pytest.approx(want_scale, rel=1e-5) and abs(zero - want_zero) <= 1
-    # The same int8 model as with builtin ops, and its fake-quantized Keras self, by the numbers.
-    step = output_step(custom)
+    # The same int8 model as with builtin ops, and its fake-quantized Keras self, by the numbers:
+    # within one output step (a difference of one step, taken in float32, may be an ulp over it).
+    step = output_step(custom) * (1 + 1e-5)
     got, want = (tflite.Interpreter(model_content=c).predict(x, progress=False) for c in (custom, builtin))
     assert np.max(np.abs(got - want)) <= step
     keras_out = aware.predict(x, verbose=0)
@@ -188,6 +189,12 @@ def test_qat_custom_ops_around_crops_strides_and_batch_norms(rng):
     assert wht1d_bn[2][0] == "FLOAT32"  # the batch norm after it computes in float, with it
     builtin = tflite.convert(aware, quantize="qat")
     got, want = (tflite.Interpreter(model_content=c).predict(x, progress=False) for c in (custom, builtin))
-    assert np.max(np.abs(got - want)) <= output_step(custom)
+    step = output_step(custom) * (1 + 1e-5)  # one step, and float32's rounding of it
+    # The custom ops give the fake-quantized Keras model within one output step. The builtin
+    # graph computes the transforms differently in float, so an int8 rounding upstream may
+    # land on the other side, and the WHT1D after it amplifies that: with its default scales
+    # (+-2) the two graphs differ by two output steps here (one with scales 1).
+    assert np.max(np.abs(got - aware.predict(x, verbose=0))) <= step
+    assert np.max(np.abs(got - want)) <= 2 * step
     report = tflite.check_parity(aware, custom, inputs=x, quantize="qat")  # 20 dB at least
-    assert max(report.values()) <= output_step(custom)
+    assert max(report.values()) <= step
