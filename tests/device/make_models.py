@@ -22,10 +22,12 @@ SAMPLES = 16
 
 
 def _randomized(model, rng):
-    """Trained-looking WHT parameters (scale around 1, small thresholds)."""
+    """Trained-looking WHT parameters (scales of either sign, 0.5 to 2 in magnitude, as WHT1D's
+    random signs start; small thresholds)."""
     for layer in model.layers:
         if isinstance(layer, (WHT1D, WHT2D)):
-            layer.scale.assign(rng.uniform(0.5, 2.0, layer.scale.shape).astype("float32"))
+            signs = rng.choice([-1.0, 1.0], layer.scale.shape)
+            layer.scale.assign((rng.uniform(0.5, 2.0, layer.scale.shape) * signs).astype("float32"))
             layer.threshold.assign(rng.uniform(0.0, 0.3, layer.threshold.shape).astype("float32"))
     return model
 
