@@ -20,9 +20,11 @@ network learns, which is where the WHT networks fell behind, as well as where it
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from training_speed import cpu_description  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "docs", "bench", "accuracy-fashion-mnist.md")
@@ -95,7 +97,7 @@ def _read(out, name):
 
 def write(results):
     lines = [
-        f"# Accuracy on Fashion-MNIST: {_cpu()}, TensorFlow CPU",
+        f"# Accuracy on Fashion-MNIST: {cpu_description()}, TensorFlow CPU, {os.cpu_count()} cores",
         "",
         "Written by `make accuracy-fashion` (`python benchmarks/fashion_mnist.py`). Recipe, the same for every "
         "network: `keras-wht train " + " ".join(RECIPE) + "` (the first 20,000 training images, a tenth of them "
@@ -131,17 +133,6 @@ def write(results):
     with open(TABLE + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(TABLE + ".tmp", TABLE)
-
-
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return platform.machine()
 
 
 if __name__ == "__main__":

@@ -25,10 +25,12 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from training_speed import cpu_description  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -287,9 +289,9 @@ def init_statistics():
 def write_table(kept, epochs):
     import numpy as np
 
-    cpu = _cpu()
+    cpu = cpu_description()
     lines = [
-        f"# How fast WHT networks learn: {cpu}, TensorFlow CPU (AVX-512 where the CPU has it), 1 thread a row",
+        f"# How fast WHT networks learn: {cpu}, TensorFlow CPU, 1 thread a row",
         "",
         f"Written by `python benchmarks/learning.py` (digits, 1,437 training images at 32x32x3; {epochs} epochs, "
         "Adam 1e-3 with cosine decay, batch 16, batch-norm momentum 0.9, batch-norm statistics recomputed after "
@@ -322,17 +324,6 @@ def write_table(kept, epochs):
     with open(TABLE + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(TABLE + ".tmp", TABLE)
-
-
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
