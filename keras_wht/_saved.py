@@ -8,6 +8,16 @@ import zipfile
 from keras_wht._keras import keras
 
 
+def run_model(path, option):
+    """The model.keras of the `keras-wht train` run folder `path`; ValueError naming `option`
+    and `path` for a folder without one (not a finished run)."""
+    model = os.path.join(path, "model.keras")
+    if not os.path.isfile(model):
+        raise ValueError(f"`{option}` {path!r} is a folder without model.keras (not a finished `keras-wht "
+                         "train` run)")
+    return model
+
+
 def load_saved(path, name, *, compile=True):
     """The Keras model saved at `path` (a .keras file), or ValueError naming `name`, `path`
     and why it does not load (missing, not a zip archive, no config.json, an unknown layer

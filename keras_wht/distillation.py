@@ -7,7 +7,7 @@ import os
 
 from keras_wht import _checks
 from keras_wht._keras import keras, register
-from keras_wht._saved import load_saved
+from keras_wht._saved import load_saved, run_model
 
 ops = keras.ops
 TEMPERATURE = 4.0
@@ -98,10 +98,7 @@ def teacher_file(path, *, dataset=None, option="--teacher"):
         raise ValueError(f"`{option}` must be the path of a run folder or a .keras file, got {path!r}.")
     path = os.fspath(path)
     if os.path.isdir(path):
-        source = os.path.join(path, "model.keras")
-        if not os.path.isfile(source):
-            raise ValueError(f"`{option}` {path!r} is a folder without model.keras (not a finished `keras-wht "
-                             "train` run)")
+        source = run_model(path, option)
         learnt = _run_dataset(path)
         if dataset is not None and learnt is not None and learnt != dataset:
             raise ValueError(f"`{option}` {path!r} learnt the data set {learnt!r}; this run trains on {dataset!r}")

@@ -8,7 +8,7 @@ import os
 import warnings
 
 from keras_wht._keras import keras
-from keras_wht._saved import load_saved, one_line
+from keras_wht._saved import load_saved, one_line, run_model
 from keras_wht.layers import WHT1D, WHT2D
 
 SUFFIXES = (".keras", ".weights.h5")
@@ -45,11 +45,7 @@ def check_source(path, name):
                          f"got {path!r}.")
     path = os.fspath(path)
     if os.path.isdir(path):
-        model = os.path.join(path, "model.keras")
-        if not os.path.isfile(model):
-            raise ValueError(f"`{name}` {path!r} is a folder without model.keras (not a finished `keras-wht "
-                             "train` run)")
-        return model
+        return run_model(path, name)
     if not os.path.isfile(path):
         raise ValueError(f"`{name}` {path!r} does not exist")
     if not path.endswith(SUFFIXES):
