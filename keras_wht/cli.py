@@ -225,8 +225,8 @@ def build_parser():
                         "or cifar100 (downloaded once), a folder with one sub-folder of images per class (20%% held "
                         "out for testing), or an .npz file of x_train, y_train, x_test, y_test")
     p.add_argument("--alpha", type=float, default=1.0,
-                   help="width multiplier of the network (mobilenet_v2, mobilenet_v3_large, resnet20; default 1): "
-                        "a smaller plain network to set against a WHT preset")
+                   help="width multiplier of the network (default 1): a smaller plain network to set "
+                        "against a WHT preset")
     p.add_argument("--train-size", type=int, default=None, metavar="N",
                    help="train on the first N training images only (a tenth of them validates)")
     p.add_argument("--epochs", type=int, default=5)

@@ -1,7 +1,6 @@
 """Training a model builder's network on an image data set: what `keras-wht train` runs."""
 
 import csv
-import inspect
 import json
 import numbers
 import os
@@ -50,7 +49,7 @@ def check(*, model="mobilenet_v2", wht=None, alpha=1.0, dataset="digits", epochs
     if distribution.strategy_name(distribute) == "multi-worker":
         distribution.read_tf_config()
     models.get(model)
-    _check_alpha(model, alpha)
+    _check_alpha(alpha)
     if isinstance(wht, str) and wht not in models.presets(model):
         raise ValueError(f"Unknown `wht` preset {wht!r} for {model}; the presets are: "
                          f"{', '.join(models.presets(model))}.")
@@ -287,7 +286,7 @@ def train(
     `recalibrate_bn` recomputes the batch-norm statistics after training (see
     `recalibrate_batch_norm`); metrics.json gives the test accuracy before and after.
 
-    `alpha`: the network's width multiplier (builders other than resnet50).
+    `alpha`: the network's width multiplier.
 
     `dataset`: a name in keras_wht.datasets.NAMES, a folder of class folders or an .npz
     file (see keras_wht.datasets.load). `fit`: "resize" the images to `input_size`, or
@@ -322,11 +321,9 @@ def train(
     ).fit(verbose=verbose)
 
 
-def _check_alpha(model, alpha):
+def _check_alpha(alpha):
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (alpha > 0 and np.isfinite(alpha)):
         raise ValueError(f"`alpha` must be a positive number, got {alpha!r}.")
-    if alpha != 1.0 and "alpha" not in inspect.signature(models.get(model)).parameters:
-        raise ValueError(f"`alpha` {alpha!r}: {model} has no width multiplier (only 1.0 is allowed).")
 
 
 def _missing_ancestor(path):

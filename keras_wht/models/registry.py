@@ -2,7 +2,6 @@
 presets (its module's PRESETS table), the preset with the paper's placement, and one
 `build` for square RGB images in [0, 1]."""
 
-import inspect
 from typing import Callable, NamedTuple
 
 from keras_wht.models import mobilenet_v2, mobilenet_v3_large, resnet
@@ -55,12 +54,10 @@ def build(model, *, wht=None, input_size, classes=10, weights=None, alpha=1.0):
     input_size x input_size RGB inputs in [0, 1]. `weights`: None, or a weights file
     (.keras or .weights.h5) of this network, or with `wht` of its plain network (the
     layers that were not replaced are copied; see models.transfer.copy_weights).
-    `alpha`: the width multiplier of the builders that have one (all but resnet50)."""
+    `alpha`: the width multiplier (every builder has one)."""
     # keras.applications' MobileNetV3 rescales [0, 255] inputs itself unless told not to.
     extra = {"include_preprocessing": False} if model == "mobilenet_v3_large" else {}
     if alpha != 1.0:
-        if "alpha" not in inspect.signature(get(model)).parameters:
-            raise ValueError(f"`alpha` {alpha!r}: {model} has no width multiplier (only 1.0 is allowed).")
         extra["alpha"] = alpha
     return get(model)((input_size, input_size, 3), classes=classes, wht=wht, weights=weights, **extra)
 

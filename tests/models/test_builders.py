@@ -82,6 +82,22 @@ def test_resnet20_width_multiplier():
     assert models.ResNet20(**CIFAR, alpha=1.0).count_params() == 274042
 
 
+def test_resnet50_width_multiplier():
+    # A bottleneck's convolutions have round(alpha f) of the plain network's f channels, its
+    # widening ends (and shortcuts) four times that; the stem round(alpha 64).
+    plain, thin = models.ResNet50(**CIFAR), models.ResNet50(**CIFAR, alpha=0.45)
+    convs = [layer.name for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 53
+    for name in convs:
+        f = plain.get_layer(name).filters
+        want = 4 * round(0.45 * f / 4) if name.endswith(("_0_conv", "_3_conv")) else round(0.45 * f)
+        assert thin.get_layer(name).filters == want, name
+    assert thin.count_params() == 4_810_646 < models.ResNet50(**CIFAR, wht="last-third").count_params() == 5_319_080
+    assert models.build("resnet50", input_size=32, alpha=0.45).count_params() == 4_810_646
+    half = models.ResNet50(**CIFAR, alpha=0.5, wht="last-third")  # the WHT layers follow the widths
+    assert half.get_layer("conv5_block3_2_conv").filters == 256
+
+
 def test_placement_forms_agree():
     as_dict = models.ResNet20(wht={"blocks": [-1], "layers": ["conv2"], "head": True})
     as_object = models.ResNet20(wht=Placement(blocks=(8,), layers=("conv2",), head=True))
