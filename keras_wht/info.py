@@ -34,18 +34,24 @@ def collect():
 
 
 def table(data):
-    """`collect()`'s data as a rich Table."""
+    """`collect()`'s data as a rich Table. Cells are plain text, not rich markup, so that
+    `keras-wht[tensorflow]` is printed as written rather than read as a style tag."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"keras-wht {data['keras_wht']}", show_header=False)
-    table.add_row("python", data["python"])
-    table.add_row("machine", data["machine"])
+    table = Table(title=Text(f"keras-wht {data['keras_wht']}"), show_header=False)
+
+    def row(name, value):
+        table.add_row(Text(name), Text(value))
+
+    row("python", data["python"])
+    row("machine", data["machine"])
     for name, version in data["packages"].items():
-        table.add_row(name, version or "not installed")
-    table.add_row("layers use", data["layers_use"] or "not installed (pip install 'keras-wht[tensorflow]')")
+        row(name, version or "not installed")
+    row("layers use", data["layers_use"] or "not installed (pip install 'keras-wht[tensorflow]')")
     for module, version in data["tflite_runtimes"].items():
-        table.add_row(f"TFLite runtime {module}", version or "not installed")
-    table.add_row("custom-op kernels", data["custom_op_kernels"] or "not built")
+        row(f"TFLite runtime {module}", version or "not installed")
+    row("custom-op kernels", data["custom_op_kernels"] or "not built")
     return table
 
 

@@ -27,6 +27,20 @@ def test_info_json(capsys):
         assert data["custom_op_kernels"] is None
 
 
+def test_info_table_on_a_device_names_the_extra(capsys, monkeypatch):
+    # A device: TensorFlow does not import. The table prints the extra's brackets as written
+    # (rich would otherwise read `[tensorflow]` as a style tag and drop it).
+    from keras_wht import _checks
+
+    def no_tensorflow():
+        raise ImportError("no TensorFlow here")
+
+    monkeypatch.setattr(_checks, "require_tensorflow", no_tensorflow)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli.main(["info"]) == 0
+    assert "not installed (pip install 'keras-wht[tensorflow]')" in capsys.readouterr().out
+
+
 def test_console_script_info_table():
     script = os.path.join(os.path.dirname(sys.executable), "keras-wht")  # installed by pip
     out = subprocess.run([script, "info"], capture_output=True, text=True, check=True).stdout
