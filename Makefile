@@ -123,8 +123,8 @@ accuracy: install
 	cp $(ACCURACY_RUN)/accuracy.md docs/bench/accuracy.md
 
 # docs/bench/accuracy-fashion-mnist.md: each builder's plain network, a plain network of about
-# its WHT preset's parameter count, and the preset, on Fashion-MNIST with one recipe (runs kept
-# in runs/fashion-mnist), with the int8 rows of the WHT networks.
+# its WHT preset's parameter count, and the preset, on Fashion-MNIST with one recipe (finished
+# rows kept in docs/bench/accuracy-fashion-mnist.json), with the int8 rows of the WHT networks.
 accuracy-fashion: install
 	$(BIN)/python benchmarks/fashion_mnist.py
 
