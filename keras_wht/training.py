@@ -216,9 +216,11 @@ def prepare(
     val_data = pipeline(*data.validation, **batches)
     done, copied = 0, None
     with strategy.scope():
+        steps = epochs * -(-len(x_train) // batch_size)
         if resume:  # the checkpoint holds the weights, and a distillation's teacher
             net = load_saved(os.path.join(out, "checkpoint.keras"), "--resume")
             done = _epochs_done(os.path.join(out, "history.csv"))
+            _stretch_schedule(net.optimizer, steps)
         else:
             net = models.build(model, wht=wht, alpha=alpha, input_size=input_size, classes=classes)
             if init_from is not None:
@@ -231,7 +233,6 @@ def prepare(
                 distillation.check_probabilities(frozen, next(iter(val_data))[0], path=teacher)
                 net = distillation.Distiller(net, frozen, temperature=distill_temperature, alpha=distill_alpha,
                                              teacher_source=os.path.abspath(teacher))
-            steps = epochs * -(-len(x_train) // batch_size)
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if schedule == "cosine" else learning_rate
             opt = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=0.9)
             loss = None if teacher is not None else "sparse_categorical_crossentropy"  # the distiller has its own
@@ -374,6 +375,15 @@ def _read_history(path):
         return []
     with open(path, newline="") as f:
         return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _stretch_schedule(optimizer, steps):
+    """A resumed run's cosine decay ends with its `epochs`, which may be more than the
+    checkpoint's run was given: the decay then spans the new total (on from the step reached,
+    as if the run had had that budget from the start), not staying at 0 past the old one."""
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.CosineDecay):
+        schedule.decay_steps = steps
 
 
 def _epochs_done(path):

@@ -40,7 +40,15 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     run = training.prepare(model="resnet20", epochs=7, batch_size=32, input_size=16, out=str(tmp_path), resume=True)
     norms = [layer for layer in run.net.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and {layer.momentum for layer in norms} == {training.BATCH_NORM_MOMENTUM}  # kept from the checkpoint
+    # The cosine decay now spans 7 epochs, not the 6 the checkpoint's run had (where the
+    # learning rate was 0 from the seventh on and the resumed epoch changed no weight).
+    optimizer = run.net.optimizer
+    steps = -(-len(datasets.splits("digits", seed=0, input_size=16).train[0]) // 32)
+    assert int(optimizer.iterations.numpy()) == 6 * steps and float(optimizer.learning_rate) > 0
+    before = [w.numpy().copy() for w in run.net.trainable_weights]
     metrics = run.fit(verbose=0)
+    assert int(optimizer.iterations.numpy()) == 7 * steps
+    assert all(not np.array_equal(w.numpy(), b) for w, b in zip(run.net.trainable_weights, before))
     history = json.loads((tmp_path / "history.json").read_text())
     assert [row["epoch"] for row in history] == list(range(7))  # one more epoch, appended
     assert metrics["test_accuracy"] > 0.3
