@@ -254,7 +254,8 @@ def build_parser():
                    help="with --teacher: the softmax temperature (default 4)")
     p.add_argument("--distill-alpha", type=float, default=0.9, metavar="A",
                    help="with --teacher: the weight of the teacher's term, 0..1 (default 0.9)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.keras up to --epochs in all (a cosine schedule stretches to them)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.keras up to --epochs in all (a cosine schedule stretches to them)")
     p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
                    help="keep the batch-norm statistics training left (default: recompute them after training)")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
