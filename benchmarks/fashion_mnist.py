@@ -145,22 +145,29 @@ def write(kept):
             runs = [row for key, row in sorted(kept.items()) if key.startswith(f"{model} | {label} | seed ")]
             if runs:
                 rows[(model, label)] = runs
-    mean = lambda runs, field: statistics.fmean(r[field] for r in runs)  # noqa: E731
+    def mean(runs, field):
+        return statistics.fmean(r[field] for r in runs)
+
+    def gap(runs, other):  # in points, "" against itself or a missing row
+        if other is None or other is runs:
+            return ""
+        return f"{round(100 * (mean(runs, 'test') - mean(other, 'test')), 1) + 0.0:+.1f}"  # no "-0.0"
+
     for model, (alpha, preset) in NETWORKS.items():
         plain, small = rows.get((model, "plain")), rows.get((model, f"plain, alpha={alpha}"))
         for label, _ in _networks(model):
             runs = rows.get((model, label))
             if runs is None:
                 continue
-            gap = lambda other: "" if other is None or other is runs else f"{round(100 * (mean(runs, 'test') - mean(other, 'test')), 1) + 0.0:+.1f}"  # noqa: E731
             tests = [r["test"] for r in runs]
             spread = f" ({min(tests):.3f}-{max(tests):.3f})" if len(runs) > 1 else ""
             mark = " *" if any("from" in r for r in runs) else ""
-            lines.append(f"| {model} {label}{mark} | {runs[0]['parameters']:,} | {len(runs)} | {mean(runs, 'train'):.3f} "
-                         f"| {mean(runs, 'test'):.3f}{spread} | {gap(plain)} | {gap(small) if label == preset else ''} |")
+            lines.append(f"| {model} {label}{mark} | {runs[0]['parameters']:,} | {len(runs)} "
+                         f"| {mean(runs, 'train'):.3f} | {mean(runs, 'test'):.3f}{spread} | {gap(runs, plain)} "
+                         f"| {gap(runs, small) if label == preset else ''} |")
     if any("from" in row for row in kept.values()):
-        lines += ["", "\\* Rows made before the results were kept: their figures were copied from the table of the time, "
-                  "to three decimals (four in the TFLite table)."]
+        lines += ["", "\\* Rows made before the results were kept: their figures were copied from the table "
+                  "of the time, to three decimals (four in the TFLite table)."]
     tflite = [(model, preset, row["tflite"]) for model, (_, preset) in NETWORKS.items()
               for row in [kept.get(f"{model} | {preset} | seed 0", {})] if "tflite" in row]
     if tflite:
