@@ -186,7 +186,8 @@ def fine_tune_in_tf_keras(run_dir, weights, *, out, epochs, learning_rate, batch
     train_data = pipeline(*data.train, shuffle=True, seed=seed, **batches)
     test_data = pipeline(x_test, y_test, **batches)
 
-    net = models.build(run["model"], wht=run["wht"], input_size=input_size, classes=classes)
+    net = models.build(run["model"], wht=run["wht"], alpha=run.get("alpha", 1.0), input_size=input_size,
+                       classes=classes)
     load_weights(net, weights)
     for layer in (layer for layer in walk_layers(net) if isinstance(layer, keras.layers.BatchNormalization)):
         # Fine-tuning keeps the trained statistics, and trains in inference mode, which is
