@@ -66,8 +66,8 @@ def main():
     kept = _load()
     keras_wht = os.path.join(os.path.dirname(sys.executable), "keras-wht")
     for model in [] if args.table_only else wanted:
-        for label, extra in _networks(model):
-            for seed in seeds:
+        for seed in seeds:  # a seed's networks together: an interrupted run leaves whole seeds
+            for label, extra in _networks(model):
                 key = f"{model} | {label} | seed {seed}"
                 command = ["train", "--model", model, *extra, *RECIPE, "--seed", str(seed)]
                 int8 = args.int8 and seed == 0 and label == NETWORKS[model][1]
