@@ -166,8 +166,8 @@ def write(kept):
                          f"| {mean(runs, 'train'):.3f} | {mean(runs, 'test'):.3f}{spread} | {gap(runs, plain)} "
                          f"| {gap(runs, small) if label == preset else ''} |")
     if any("from" in row for row in kept.values()):
-        lines += ["", "\\* Rows made before the results were kept: their figures were copied from the table "
-                  "of the time, to three decimals (four in the TFLite table)."]
+        lines += ["", "\\* Seed 0 of these rows was trained before the results were kept: its figures were "
+                  "copied from the table of the time, to three decimals (four in the TFLite table)."]
     tflite = [(model, preset, row["tflite"]) for model, (_, preset) in NETWORKS.items()
               for row in [kept.get(f"{model} | {preset} | seed 0", {})] if "tflite" in row]
     if tflite:
