@@ -57,9 +57,7 @@ def build(model, *, wht=None, input_size, classes=10, weights=None, alpha=1.0):
     `alpha`: the width multiplier (every builder has one)."""
     # keras.applications' MobileNetV3 rescales [0, 255] inputs itself unless told not to.
     extra = {"include_preprocessing": False} if model == "mobilenet_v3_large" else {}
-    if alpha != 1.0:
-        extra["alpha"] = alpha
-    return get(model)((input_size, input_size, 3), classes=classes, wht=wht, weights=weights, **extra)
+    return get(model)((input_size, input_size, 3), alpha=alpha, classes=classes, wht=wht, weights=weights, **extra)
 
 
 def parameter_counts(models, *, input_size, classes):

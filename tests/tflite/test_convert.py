@@ -81,6 +81,17 @@ def test_preset_parity(name, preset):
     assert max(report.values()) <= 1e-4
 
 
+@pytest.mark.slow
+def test_thin_resnet50_preset_parity_on_both_paths():
+    # alpha=0.45 gives widths that are no powers of two (29, 116, 232, ...): the WHT layers
+    # grow and shrink them through their blocks, in Keras and in both lowerings.
+    model = models.build("resnet50", wht="last-third", alpha=0.45, input_size=32)
+    assert model.get_layer("conv5_block3_3_conv").output.shape[-1] == 920
+    for custom_ops in (False, True):
+        report = tflite.check_parity(model, tflite.convert(model, custom_ops=custom_ops))
+        assert max(report.values()) <= 1e-4, custom_ops
+
+
 @pytest.mark.parametrize("quantize, tolerance", [(None, 1e-5), ("dynamic", 5e-2), ("float16", 1e-2)])
 def test_quantized_float_models(quantize, tolerance, rng):
     model = _model(WHT2D(block_size=4), (8, 8, 16), rng)
