@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -17,6 +18,10 @@ namespace internal {
   void Run1D##Suffix(const Wht1DShape&, const PackedView&, const float*, float*, int64_t, int64_t, \
                      float*);                                                                        \
   void Run2D##Suffix(const Wht2DShape&, const PackedView&, const float*, float*, int64_t, int64_t, \
+                     float*);                                                                        \
+  void Run1D##Suffix(const Wht1DShape&, const PackedView&, const int8_t*, int8_t*, int64_t, int64_t,   \
+                     float*);                                                                        \
+  void Run2D##Suffix(const Wht2DShape&, const PackedView&, const int8_t*, int8_t*, int64_t, int64_t,   \
                      float*);                                                                        \
   void Fwht##Suffix(float*, int64_t, int);
 KERAS_WHT_DECLARE(Scalar)
@@ -122,6 +127,8 @@ void WhtRef(const std::vector<double>& x, std::vector<double>* y) {
   }
 }
 
+double Epilogue(double y, int64_t c, const Packed* packed) { return packed ? EpilogueReference(y, c, *packed) : y; }
+
 }  // namespace
 
 Isa BestIsa() {
@@ -188,6 +195,18 @@ void Pack(const Wht2DShape& s, const float* scale, const float* threshold, Isa i
   }
 }
 
+void PackEpilogue(int64_t channels, const float* post_scale, const float* post_offset, Activation activation,
+                  Packed* packed) {
+  packed->activation = activation;
+  if (post_scale == nullptr || post_offset == nullptr) {
+    packed->post_scale.clear();
+    packed->post_offset.clear();
+    return;
+  }
+  packed->post_scale.assign(post_scale, post_scale + channels);
+  packed->post_offset.assign(post_offset, post_offset + channels);
+}
+
 int64_t WorkItems(const Wht1DShape& s, Isa) { return s.rows; }
 
 int64_t WorkItems(const Wht2DShape& s, Isa isa) {
@@ -213,36 +232,68 @@ int64_t ItemSize(const Wht2DShape& s, Isa isa) {
   return int64_t{s.block_h} * s.block_w * ChannelChunk(s, VectorWidth(isa));
 }
 
-void Run(const Wht1DShape& s, const Packed& p, const float* in, float* out, int64_t begin, int64_t end,
-         float* scratch) {
+namespace {
+
+PackedView View(const Packed& p, const Quantization* q) {
+  PackedView v;
+  v.scale = p.scale.data();
+  v.threshold = p.threshold.data();
+  v.out_norm = p.out_norm;
+  v.post_scale = p.post_scale.empty() ? nullptr : p.post_scale.data();
+  v.post_offset = p.post_offset.empty() ? nullptr : p.post_offset.data();
+  v.activation = p.activation;
+  v.in_scale = q ? q->in_scale : 1.0f;
+  v.in_shift = q ? -q->in_scale * static_cast<float>(q->in_zero) : 0.0f;
+  v.out_inverse = q ? 1.0f / q->out_scale : 1.0f;
+  v.out_zero = q ? static_cast<float>(q->out_zero) : 0.0f;
+  return v;
+}
+
+// The kernels of p.isa for one layer and one element type.
+template <class Shape, class In, class Out>
+void Dispatch(const Shape& s, const Packed& p, const Quantization* q, const In* in, Out* out, int64_t begin,
+              int64_t end, float* scratch) {
   const FlushDenormals flush;
-  const PackedView v = {p.scale.data(), p.threshold.data(), p.out_norm};
+  const PackedView v = View(p, q);
+  constexpr bool k2D = std::is_same<Shape, Wht2DShape>::value;
+#define KERAS_WHT_CALL(Suffix)                                                          \
+  if constexpr (k2D)                                                                    \
+    return internal::Run2D##Suffix(s, v, in, out, begin, end, scratch);                \
+  else                                                                                  \
+    return internal::Run1D##Suffix(s, v, in, out, begin, end, scratch);
   switch (p.isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-    case Isa::kAvx2: return internal::Run1DAvx2(s, v, in, out, begin, end, scratch);
-    case Isa::kAvx512: return internal::Run1DAvx512(s, v, in, out, begin, end, scratch);
+    case Isa::kAvx2: { KERAS_WHT_CALL(Avx2) }
+    case Isa::kAvx512: { KERAS_WHT_CALL(Avx512) }
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
-    case Isa::kNeon: return internal::Run1DNeon(s, v, in, out, begin, end, scratch);
+    case Isa::kNeon: { KERAS_WHT_CALL(Neon) }
 #endif
-    default: return internal::Run1DScalar(s, v, in, out, begin, end, scratch);
+    default: { KERAS_WHT_CALL(Scalar) }
   }
+#undef KERAS_WHT_CALL
+}
+
+}  // namespace
+
+void Run(const Wht1DShape& s, const Packed& p, const float* in, float* out, int64_t begin, int64_t end,
+         float* scratch) {
+  Dispatch(s, p, nullptr, in, out, begin, end, scratch);
 }
 
 void Run(const Wht2DShape& s, const Packed& p, const float* in, float* out, int64_t begin, int64_t end,
          float* scratch) {
-  const FlushDenormals flush;
-  const PackedView v = {p.scale.data(), p.threshold.data(), p.out_norm};
-  switch (p.isa) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case Isa::kAvx2: return internal::Run2DAvx2(s, v, in, out, begin, end, scratch);
-    case Isa::kAvx512: return internal::Run2DAvx512(s, v, in, out, begin, end, scratch);
-#endif
-#if defined(__aarch64__) && defined(__ARM_NEON)
-    case Isa::kNeon: return internal::Run2DNeon(s, v, in, out, begin, end, scratch);
-#endif
-    default: return internal::Run2DScalar(s, v, in, out, begin, end, scratch);
-  }
+  Dispatch(s, p, nullptr, in, out, begin, end, scratch);
+}
+
+void Run(const Wht1DShape& s, const Packed& p, const Quantization& q, const int8_t* in, int8_t* out, int64_t begin,
+         int64_t end, float* scratch) {
+  Dispatch(s, p, &q, in, out, begin, end, scratch);
+}
+
+void Run(const Wht2DShape& s, const Packed& p, const Quantization& q, const int8_t* in, int8_t* out, int64_t begin,
+         int64_t end, float* scratch) {
+  Dispatch(s, p, &q, in, out, begin, end, scratch);
 }
 
 void Fwht(float* data, int64_t rows, int n, Isa isa) {
@@ -258,7 +309,19 @@ void Fwht(float* data, int64_t rows, int n, Isa isa) {
   }
 }
 
-void Reference(const Wht1DShape& s, const float* scale, const float* threshold, const float* in, float* out) {
+double EpilogueReference(double y, int64_t c, const Packed& p) {
+  if (!p.post_scale.empty()) y = y * p.post_scale[c] + p.post_offset[c];
+  switch (p.activation) {
+    case Activation::kNone: return y;
+    case Activation::kRelu: return y < 0.0 ? 0.0 : y;
+    case Activation::kRelu6: return y < 0.0 ? 0.0 : y > 6.0 ? 6.0 : y;
+    case Activation::kHardSwish: return y * std::min(std::max(y + 3.0, 0.0), 6.0) / 6.0;
+  }
+  return y;
+}
+
+void Reference(const Wht1DShape& s, const float* scale, const float* threshold, const float* in, float* out,
+               const Packed* packed) {
   const int64_t C = s.channels, C_in = s.InChannels(), g = s.Group(), b = s.block;
   std::vector<double> row(C), x(b), y;
   for (int64_t r = 0; r < s.rows; ++r) {
@@ -273,12 +336,14 @@ void Reference(const Wht1DShape& s, const float* scale, const float* threshold, 
       for (int64_t k = 0; k < b; ++k) x[k] = SmoothThresholdRef(y[k] * scale[k], threshold[k]);
       WhtRef(x, &y);
       for (int64_t k = 0; k < b && c0 + k < C; ++k)
-        out[r * C + c0 + k] = static_cast<float>(y[k] + (s.residual ? row[c0 + k] : 0.0));
+        out[r * C + c0 + k] = static_cast<float>(
+            Epilogue(y[k] + (s.residual ? row[c0 + k] : 0.0), c0 + k, packed));
     }
   }
 }
 
-void Reference(const Wht2DShape& s, const float* scale, const float* threshold, const float* in, float* out) {
+void Reference(const Wht2DShape& s, const float* scale, const float* threshold, const float* in, float* out,
+               const Packed* packed) {
   const int64_t H = s.height, W = s.width, C = s.channels, bh = s.block_h, bw = s.block_w, n = bh * bw;
   std::vector<double> x(n), y;
   for (int64_t b = 0; b < s.batch; ++b)
@@ -297,7 +362,9 @@ void Reference(const Wht2DShape& s, const float* scale, const float* threshold, 
           WhtRef(x, &y);
           for (int64_t i = 0; i < bh; ++i)
             for (int64_t j = 0; j < bw; ++j)
-              if (inside(i, j)) out[at(i, j)] = static_cast<float>(y[i * bw + j] + (s.residual ? in[at(i, j)] : 0.0));
+              if (inside(i, j))
+                out[at(i, j)] = static_cast<float>(
+                    Epilogue(y[i * bw + j] + (s.residual ? in[at(i, j)] : 0.0), c, packed));
         }
 }
 

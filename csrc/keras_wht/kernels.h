@@ -10,6 +10,14 @@
 // smooth threshold with parameters of shape (block_h, block_w) or, `per_channel`,
 // (block_h, block_w, channels), and the inverse; the padding is cropped.
 //
+// Both may be followed, inside the op, by what the network does next to every output
+// element of channel c (an Epilogue): y * post_scale[c] + post_offset[c] (a batch norm
+// folded in), then an activation (ReLU, ReLU6, hard-swish). Both run on float32 tensors or
+// on int8 ones (per-tensor scale and zero point): int8 values are read as exact integers
+// (an int8 block of up to 2**16 elements transforms exactly in float32, whose 24-bit
+// significand holds 255 * 2**16), scaled to real values in registers, and the results
+// requantized to the output's scale as they are stored; no float copy of a tensor is made.
+//
 // The smooth threshold is S(z) = tanh(z) * max(|z| - T, 0), z = scale * coefficient, as
 // in the Keras layers (keras_wht.ops.smooth_threshold). Coefficients are in natural
 // (Hadamard) order; a sequency-ordered layer's parameters are permuted by the converter.
@@ -56,25 +64,49 @@ struct Wht2DShape {
   bool residual;
 };
 
+enum class Activation { kNone = 0, kRelu = 1, kRelu6 = 2, kHardSwish = 3 };
+
 // Parameters folded with the transform's normalisation (scale * norm, -threshold * norm)
-// and laid out for one vector width.
+// and laid out for one vector width; the epilogue's per-channel scale and offset (empty:
+// none) and activation.
 struct Packed {
   Isa isa = Isa::kScalar;
   std::vector<float> scale, threshold;
   float out_norm = 1.0f;
+  std::vector<float> post_scale, post_offset;
+  Activation activation = Activation::kNone;
 };
 
-// What the per-ISA kernels read: raw pointers into a Packed.
+// int8 tensors' per-tensor quantization: real value = scale * (q - zero_point).
+struct Quantization {
+  float in_scale = 1.0f;
+  int32_t in_zero = 0;
+  float out_scale = 1.0f;
+  int32_t out_zero = 0;
+};
+
+// What the per-ISA kernels read: raw pointers into a Packed and, for int8 tensors, the
+// quantization as the kernels use it (in = q * in_scale + in_shift, q = out * out_inverse +
+// out_zero).
 struct PackedView {
   const float* scale;
   const float* threshold;
   float out_norm;
+  const float* post_scale;   // null: no scale and offset
+  const float* post_offset;
+  Activation activation;
+  float in_scale, in_shift, out_inverse, out_zero;
+  inline bool HasEpilogue() const { return post_scale != nullptr || activation != Activation::kNone; }
 };
 
 // scale/threshold: `block` floats (1-D); block_h * block_w, or with per_channel
 // block_h * block_w * channels, floats in row-major order (2-D).
 void Pack(const Wht1DShape& shape, const float* scale, const float* threshold, Isa isa, Packed* packed);
 void Pack(const Wht2DShape& shape, const float* scale, const float* threshold, Isa isa, Packed* packed);
+// The epilogue: `channels` floats each of post_scale and post_offset (both null: none),
+// and the activation.
+void PackEpilogue(int64_t channels, const float* post_scale, const float* post_offset, Activation activation,
+                  Packed* packed);
 
 // The 2-D kernels take the channels in chunks of this many floats (whole vectors): up to
 // 64, fewer for large tiles, so that a chunk's tile (and its copy) stays in a core's L2
@@ -101,22 +133,30 @@ size_t ScratchFloats(const Wht2DShape& shape, Isa isa);
 int64_t ItemSize(const Wht1DShape& shape, Isa isa);
 int64_t ItemSize(const Wht2DShape& shape, Isa isa);
 
-// out may alias in. Uses packed.isa, which must be supported by this CPU. Denormal
-// inputs and results count as zero, as in XNNPACK's operators.
+// out may alias in (float32). Uses packed.isa, which must be supported by this CPU.
+// Denormal inputs and results count as zero, as in XNNPACK's operators. int8 results are
+// rounded to nearest (ties to even) and saturated; NaN becomes -128.
 void Run(const Wht1DShape& shape, const Packed& packed, const float* in, float* out, int64_t begin,
          int64_t end, float* scratch);
 void Run(const Wht2DShape& shape, const Packed& packed, const float* in, float* out, int64_t begin,
          int64_t end, float* scratch);
+void Run(const Wht1DShape& shape, const Packed& packed, const Quantization& q, const int8_t* in, int8_t* out,
+         int64_t begin, int64_t end, float* scratch);
+void Run(const Wht2DShape& shape, const Packed& packed, const Quantization& q, const int8_t* in, int8_t* out,
+         int64_t begin, int64_t end, float* scratch);
 
 // The unnormalised WHT (H_n x, natural order) of each of `rows` rows of n floats, in
 // place; n a power of two. The transform alone, as FFHT computes it.
 void Fwht(float* data, int64_t rows, int n, Isa isa);
 
-// Straightforward reference implementations (double precision, libm tanh), for tests.
+// Straightforward reference implementations (double precision, libm tanh), for tests;
+// with `packed`, its epilogue (post_scale, post_offset, activation) follows.
 void Reference(const Wht1DShape& shape, const float* scale, const float* threshold, const float* in,
-               float* out);
+               float* out, const Packed* packed = nullptr);
 void Reference(const Wht2DShape& shape, const float* scale, const float* threshold, const float* in,
-               float* out);
+               float* out, const Packed* packed = nullptr);
+// The epilogue on one value of channel c, in double precision.
+double EpilogueReference(double y, int64_t c, const Packed& packed);
 
 }  // namespace keras_wht
 

@@ -288,56 +288,112 @@ struct Impl {
     }
   }
 
-  // dst[0:n] = src[0:n] (+ add[0:n]) for n floats.
-  static inline void CopyOut(float* dst, const float* src, const float* add, int64_t n) {
+  // An element of the op's input as a real value: a float as it is, an int8 value q as
+  // q * in_scale + in_shift (= in_scale * (q - zero point)). U: V, or VecScalar for tails.
+  template <class U>
+  static inline typename U::T Real(const float* p, const PackedView&) {
+    return U::Load(p);
+  }
+  template <class U>
+  static inline typename U::T Real(const int8_t* p, const PackedView& pk) {
+    return U::MulAdd(U::LoadInt8(p), U::Set(pk.in_scale), U::Set(pk.in_shift));
+  }
+
+  // The epilogue on values y of channels c, c + 1, ...: y * post_scale + post_offset, the
+  // activation (NaN stays NaN), stored as floats or requantized to int8.
+  template <class U>
+  static inline void Put(float* p, typename U::T y, int64_t c, const PackedView& pk) {
+    U::Store(p, Epilogue<U>(y, c, pk));
+  }
+  template <class U>
+  static inline void Put(int8_t* p, typename U::T y, int64_t c, const PackedView& pk) {
+    U::StoreInt8(p, U::MulAdd(Epilogue<U>(y, c, pk), U::Set(pk.out_inverse), U::Set(pk.out_zero)));
+  }
+  template <class U>
+  static inline typename U::T Epilogue(typename U::T y, int64_t c, const PackedView& pk) {
+    using R = typename U::T;
+    if (pk.post_scale != nullptr) y = U::MulAdd(y, U::Load(pk.post_scale + c), U::Load(pk.post_offset + c));
+    switch (pk.activation) {
+      case Activation::kNone: return y;
+      case Activation::kRelu: return U::MaxOr(y, U::Set(0.0f));
+      case Activation::kRelu6: return U::MinOr(U::MaxOr(y, U::Set(0.0f)), U::Set(6.0f));
+      case Activation::kHardSwish: {  // y * relu6(y + 3) / 6
+        const R gate = U::MinOr(U::MaxOr(U::Add(y, U::Set(3.0f)), U::Set(0.0f)), U::Set(6.0f));
+        return U::Mul(y, U::Mul(gate, U::Set(1.0f / 6.0f)));
+      }
+    }
+    return y;
+  }
+
+  // dst[0:n] = epilogue(y[0:n] (+ the real value of add[0:n])), channels c0 .. c0 + n - 1.
+  // dst may be y (float).
+  template <class Out, class In>
+  static inline void Finish(Out* dst, const float* y, const In* add, int64_t n, int64_t c0, const PackedView& pk) {
     int64_t c = 0;
     if (add) {
-      for (; c + W <= n; c += W) V::Store(dst + c, V::Add(V::Load(src + c), V::Load(add + c)));
-      for (; c < n; ++c) dst[c] = src[c] + add[c];
+      for (; c + W <= n; c += W) Put<V>(dst + c, V::Add(V::Load(y + c), Real<V>(add + c, pk)), c0 + c, pk);
+      for (; c < n; ++c) Put<VecScalar>(dst + c, y[c] + Real<VecScalar>(add + c, pk), c0 + c, pk);
     } else {
-      for (; c + W <= n; c += W) V::Store(dst + c, V::Load(src + c));
-      for (; c < n; ++c) dst[c] = src[c];
+      for (; c + W <= n; c += W) Put<V>(dst + c, V::Load(y + c), c0 + c, pk);
+      for (; c < n; ++c) Put<VecScalar>(dst + c, y[c], c0 + c, pk);
     }
   }
 
-  // Rows whose length is a whole number of blocks and vectors go straight from the input
-  // to the output; the others through a zero-padded copy, which a channel shrink makes
-  // from the input row's group means.
-  static void Run1D(const Wht1DShape& s, const PackedView& pk, const float* in, float* out, int64_t begin,
+  // dst[0:n] = the real values of src[0:n].
+  template <class In>
+  static inline void Widen(float* dst, const In* src, int64_t n, const PackedView& pk) {
+    int64_t c = 0;
+    for (; c + W <= n; c += W) V::Store(dst + c, Real<V>(src + c, pk));
+    for (; c < n; ++c) dst[c] = Real<VecScalar>(src + c, pk);
+  }
+
+  // Float rows whose length is a whole number of blocks and vectors go straight from the
+  // input to the output (the epilogue, if any, then runs on the output row while it is in
+  // the cache); the others, and int8 rows, through a zero-padded float copy, which a
+  // channel shrink makes from the input row's group means.
+  template <class In, class Out>
+  static void Run1D(const Wht1DShape& s, const PackedView& pk, const In* in, Out* out, int64_t begin,
                     int64_t end, float* scratch) {
+    constexpr bool kFloat = std::is_same<In, float>::value && std::is_same<Out, float>::value;
     const int64_t C = s.channels, C_in = s.InChannels(), shrink = s.Group();
     const int b = s.block;
     const int lanes = b < W ? b : W;   // in-register part of a block
     const int64_t group = b / lanes;   // vectors per block (1 when blocks fit in a vector)
     const int64_t padded = (C + b - 1) / b * b;
     const int64_t vectors = (padded + W - 1) / W;
-    const bool direct = vectors * W == C && C_in == C;
+    const bool direct = kFloat && vectors * W == C && C_in == C;
     const int L = Log2(group), q = Log2(lanes);
     const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm};
     const float mean = 1.0f / static_cast<float>(shrink);
     float* staging = scratch + group * W;
     for (int64_t row = begin; row < end; ++row) {
-      float* x = const_cast<float*>(in) + row * C_in;
-      float* y = out + row * C;
+      const In* x = in + row * C_in;
+      Out* y = out + row * C;
       if (!direct) {
         if (shrink > 1) {
           for (int64_t c = 0; c < C; ++c) {
             float sum = 0.0f;
-            for (int64_t k = 0; k < shrink; ++k) sum += x[c * shrink + k];
+            for (int64_t k = 0; k < shrink; ++k) sum += Real<VecScalar>(x + c * shrink + k, pk);
             staging[c] = sum * mean;
           }
         } else {
-          CopyOut(staging, x, nullptr, C);
+          Widen(staging, x, C, pk);
         }
         for (int64_t c = C; c < vectors * W; ++c) staging[c] = 0.0f;
       }
       for (int64_t at = 0; at < vectors; at += group) {
-        const Layout src = {(direct ? x : staging) + at * W, 0, W, L};
-        const Layout dst = {(direct ? y : staging) + at * W, 0, W, L};
-        const Layout add = {direct && s.residual ? x + at * W : nullptr, 0, W, L};
+        float* xf = direct ? reinterpret_cast<float*>(const_cast<In*>(x)) : staging;
+        float* yf = direct ? reinterpret_cast<float*>(y) : staging;
+        const Layout src = {xf + at * W, 0, W, L};
+        const Layout dst = {yf + at * W, 0, W, L};
+        const Layout add = {direct && s.residual ? xf + at * W : nullptr, 0, W, L};
         Group(src, dst, add, L, 1, q, prm, scratch);
       }
-      if (!direct) CopyOut(y, staging, s.residual ? x : nullptr, C);
+      if (!direct)
+        Finish(y, staging, s.residual ? x : static_cast<const In*>(nullptr), C, 0, pk);
+      else if (pk.HasEpilogue())
+        Finish(reinterpret_cast<float*>(y), reinterpret_cast<const float*>(y), static_cast<const float*>(nullptr), C,
+               0, pk);
     }
   }
 
@@ -366,12 +422,13 @@ struct Impl {
 
   // Asks for the input and output lines of a coming work item ahead of time: the tile's
   // positions lie a row of channels apart, a pattern the hardware prefetchers miss.
-  static void Prefetch(const Wht2DShape& s, const float* in, float* out, const TileItem& t) {
+  template <class In, class Out>
+  static void Prefetch(const Wht2DShape& s, const In* in, Out* out, const TileItem& t) {
 #if defined(__GNUC__) || defined(__clang__)
     for (int64_t h = t.h0; h < t.h0 + s.block_h && h < s.height; ++h)
       for (int64_t w = t.w0; w < t.w0 + s.block_w && w < s.width; ++w) {
         const int64_t at = t.corner + ((h - t.h0) * s.width + (w - t.w0)) * s.channels;
-        for (int64_t c = 0; c < t.width; c += 16) {
+        for (int64_t c = 0; c < t.width; c += 64 / static_cast<int64_t>(sizeof(In))) {
           __builtin_prefetch(in + at + c, 0);
           __builtin_prefetch(out + at + c, 1);
         }
@@ -381,8 +438,10 @@ struct Impl {
 #endif
   }
 
-  static void Run2D(const Wht2DShape& s, const PackedView& pk, const float* in, float* out, int64_t begin,
+  template <class In, class Out>
+  static void Run2D(const Wht2DShape& s, const PackedView& pk, const In* in, Out* out, int64_t begin,
                     int64_t end, float* scratch) {
+    constexpr bool kFloat = std::is_same<In, float>::value && std::is_same<Out, float>::value;
     const int64_t H = s.height, Wd = s.width, C = s.channels;
     const int bh = s.block_h, bw = s.block_w;
     const int64_t E = ChannelChunk(s, W), padded_c = (C + E - 1) / E * E;
@@ -395,32 +454,41 @@ struct Impl {
       const Params prm = s.per_channel ? Params{pk.scale + t.c0, pk.threshold + t.c0, padded_c, W, pk.out_norm}
                                        : Params{pk.scale, pk.threshold, W, 0, pk.out_norm};
       if (prefetch && item + 1 < end) Prefetch(s, in, out, Decode(s, item + 1, E));
-      if (t.width == E && t.h0 + bh <= H && t.w0 + bw <= Wd) {
-        const Layout src = {const_cast<float*>(in) + t.corner, Wd * C, C, bits_w};
-        const Layout dst = {out + t.corner, Wd * C, C, bits_w};
+      if (kFloat && t.width == E && t.h0 + bh <= H && t.w0 + bw <= Wd) {
+        float* from = reinterpret_cast<float*>(const_cast<In*>(in)) + t.corner;
+        float* to = reinterpret_cast<float*>(out) + t.corner;
+        const Layout src = {from, Wd * C, C, bits_w};
+        const Layout dst = {to, Wd * C, C, bits_w};
         const Layout add = {s.residual ? src.base : nullptr, Wd * C, C, bits_w};
         Group(src, dst, add, L, K, 0, prm, scratch);
+        if (pk.HasEpilogue())  // on the tile just written, still in the cache
+          for (int i = 0; i < bh; ++i)
+            for (int j = 0; j < bw; ++j) {
+              float* at = to + (int64_t{i} * Wd + j) * C;
+              Finish(at, at, static_cast<const float*>(nullptr), E, t.c0, pk);
+            }
         continue;
       }
-      // Edge tiles and partial chunks: a zero-padded copy in `scratch`, transformed in place.
+      // int8 tiles, edge tiles and partial chunks: a zero-padded float copy in `scratch`,
+      // transformed in place.
+      const Layout buf = {scratch, 0, E, L};
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
-          float* to = scratch + (int64_t{i} * bw + j) * E;
+          float* to = buf.At(int64_t{i} * bw + j);
           int64_t c = 0;
           if (t.h0 + i < H && t.w0 + j < Wd) {
-            const float* from = in + t.corner + (int64_t{i} * Wd + j) * C;
-            for (; c + W <= t.width; c += W) V::Store(to + c, V::Load(from + c));
-            for (; c < t.width; ++c) to[c] = from[c];
+            Widen(to, in + t.corner + (int64_t{i} * Wd + j) * C, t.width, pk);
+            c = t.width;
           }
           for (; c < E; ++c) to[c] = 0.0f;
         }
-      const Layout buf = {scratch, 0, E, L};
       Group(buf, buf, Layout{nullptr, 0, 0, 0}, L, K, 0, prm, scratch);
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
           if (t.h0 + i >= H || t.w0 + j >= Wd) continue;
           const int64_t at = t.corner + (int64_t{i} * Wd + j) * C;
-          CopyOut(out + at, scratch + (int64_t{i} * bw + j) * E, s.residual ? in + at : nullptr, t.width);
+          Finish(out + at, buf.At(int64_t{i} * bw + j), s.residual ? in + at : static_cast<const In*>(nullptr),
+                 t.width, t.c0, pk);
         }
     }
   }
@@ -430,19 +498,27 @@ struct Impl {
 }  // namespace keras_wht
 
 // The entry points kernels.cc dispatches to, for one instruction set.
-#define KERAS_WHT_DEFINE_KERNELS(Suffix, Vec)                                                             \
-  namespace keras_wht {                                                                                 \
-  namespace internal {                                                                                  \
-  void Run1D##Suffix(const Wht1DShape& s, const PackedView& p, const float* in, float* out, int64_t b,  \
-                     int64_t e, float* scratch) {                                                       \
-    Impl<Vec>::Run1D(s, p, in, out, b, e, scratch);                                                     \
-  }                                                                                                     \
-  void Run2D##Suffix(const Wht2DShape& s, const PackedView& p, const float* in, float* out, int64_t b,  \
-                     int64_t e, float* scratch) {                                                       \
-    Impl<Vec>::Run2D(s, p, in, out, b, e, scratch);                                                     \
-  }                                                                                                     \
-  void Fwht##Suffix(float* data, int64_t rows, int n) { Impl<Vec>::Fwht(data, rows, n); }               \
-  }                                                                                                     \
+#define KERAS_WHT_DEFINE_KERNELS(Suffix, Vec)                                                              \
+  namespace keras_wht {                                                                                  \
+  namespace internal {                                                                                   \
+  void Run1D##Suffix(const Wht1DShape& s, const PackedView& p, const float* in, float* out, int64_t b,   \
+                     int64_t e, float* scratch) {                                                        \
+    Impl<Vec>::Run1D(s, p, in, out, b, e, scratch);                                                      \
+  }                                                                                                      \
+  void Run2D##Suffix(const Wht2DShape& s, const PackedView& p, const float* in, float* out, int64_t b,   \
+                     int64_t e, float* scratch) {                                                        \
+    Impl<Vec>::Run2D(s, p, in, out, b, e, scratch);                                                      \
+  }                                                                                                      \
+  void Run1D##Suffix(const Wht1DShape& s, const PackedView& p, const int8_t* in, int8_t* out, int64_t b, \
+                     int64_t e, float* scratch) {                                                        \
+    Impl<Vec>::Run1D(s, p, in, out, b, e, scratch);                                                      \
+  }                                                                                                      \
+  void Run2D##Suffix(const Wht2DShape& s, const PackedView& p, const int8_t* in, int8_t* out, int64_t b, \
+                     int64_t e, float* scratch) {                                                        \
+    Impl<Vec>::Run2D(s, p, in, out, b, e, scratch);                                                      \
+  }                                                                                                      \
+  void Fwht##Suffix(float* data, int64_t rows, int n) { Impl<Vec>::Fwht(data, rows, n); }                \
+  }                                                                                                      \
   }
 
 #endif  // KERAS_WHT_KERNELS_IMPL_H_

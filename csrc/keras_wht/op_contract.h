@@ -13,6 +13,9 @@
 #define KERAS_WHT_OP_2D "KerasWht2D"
 // The largest block (1-D) or tile (2-D, block_h * block_w), in elements.
 #define KERAS_WHT_MAX_BLOCK_ELEMENTS 65536
+// The inputs: x, scale, threshold, post_scale, post_offset; the first 3 required, the others both or neither.
+#define KERAS_WHT_REQUIRED_INPUTS 3
+#define KERAS_WHT_MAX_INPUTS 5
 
 #ifdef __cplusplus
 #include <stdint.h>
@@ -23,16 +26,23 @@ namespace contract {
 constexpr char kOp1D[] = KERAS_WHT_OP_1D;
 constexpr char kOp2D[] = KERAS_WHT_OP_2D;
 constexpr int64_t kMaxBlockElements = KERAS_WHT_MAX_BLOCK_ELEMENTS;
+constexpr int kRequiredInputs = KERAS_WHT_REQUIRED_INPUTS;
+constexpr int kMaxInputs = KERAS_WHT_MAX_INPUTS;
 
 // The keys of the options maps, by op:
-//   KerasWht1D: block, channels, residual
-//   KerasWht2D: block_h, block_w, per_channel, residual
+//   KerasWht1D: block, channels, residual, activation
+//   KerasWht2D: block_h, block_w, per_channel, residual, activation
 // int, a power of two (KerasWht1D): the transform's length along the channels.
 constexpr char kKeyBlock[] = "block";
 // int, optional (KerasWht1D): the output's channels, at least 1: fewer than the input's average groups of input // channels adjacent channels first; absent: the input's.
 constexpr char kKeyChannels[] = "channels";
 // bool (KerasWht1D, KerasWht2D): adds the layer's input to its output.
 constexpr char kKeyResidual[] = "residual";
+// str, optional (KerasWht1D, KerasWht2D): an activation after the output (and post_scale, post_offset); absent: none.
+constexpr char kKeyActivation[] = "activation";
+constexpr char kKeyActivationRelu[] = "relu";
+constexpr char kKeyActivationRelu6[] = "relu6";
+constexpr char kKeyActivationHardSwish[] = "hard_swish";
 // int, a power of two (KerasWht2D): the tile's height.
 constexpr char kKeyBlockH[] = "block_h";
 // int, a power of two (KerasWht2D): the tile's width.

@@ -12,12 +12,20 @@
 //   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
 //   MinOr(x, c) likewise min(x, c)
 //   kMaxStages  butterfly stages one pass holds in registers (2**kMaxStages vectors)
+//   LoadInt8(p)     kWidth int8 values as floats (exact)
+//   StoreInt8(p, x) x clamped to [-128, 127] (NaN to -128), rounded to nearest (ties to
+//                   even), stored as kWidth int8 values
 #ifndef KERAS_WHT_SIMD_H_
 #define KERAS_WHT_SIMD_H_
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 namespace keras_wht {
+// Internal linkage: every kernel unit uses VecScalar (for its tails), each compiled with
+// its own instruction set, and must not share a copy of its functions with another unit.
+namespace {
 
 struct VecScalar {
   using T = float;
@@ -36,8 +44,15 @@ struct VecScalar {
   static inline T MaxOr(T x, T c) { return x < c ? c : x; }
   static inline T MinOr(T x, T c) { return x > c ? c : x; }
   template <int S> static inline T LaneButterfly(T x) { return x; }  // never called: one lane
+  static inline T LoadInt8(const int8_t* p) { return static_cast<float>(*p); }
+  static inline void StoreInt8(int8_t* p, T x) {
+    x = x >= -128.0f ? (x <= 127.0f ? x : 127.0f) : -128.0f;  // NaN fails the first test
+    x = (x + 12582912.0f) - 12582912.0f;                      // 1.5 * 2**23: nearest, ties to even
+    *p = static_cast<int8_t>(static_cast<int32_t>(x));
+  }
 };
 
+}  // namespace
 }  // namespace keras_wht
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -85,6 +100,16 @@ struct VecAvx2 {
     return _mm256_xor_ps(x, _mm256_setr_ps(0, 0, 0, 0, n, n, n, n));
   }
   template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+  static inline T LoadInt8(const int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  // _mm256_max_ps(x, c) is c where x is NaN; _mm256_cvtps_epi32 rounds to nearest even.
+  static inline void StoreInt8(int8_t* p, T x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+    const __m256i i = _mm256_cvtps_epi32(x);
+    const __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packs_epi16(h, h));
+  }
 };
 }  // namespace keras_wht
 #endif
@@ -133,6 +158,13 @@ struct VecAvx512 {
     const T signs = _mm512_mask_blend_ps(k, _mm512_set1_ps(1.0f), _mm512_set1_ps(-1.0f));
     return _mm512_fmadd_ps(x, signs, Flip<S>(x));
   }
+  static inline T LoadInt8(const int8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static inline void StoreInt8(int8_t* p, T x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(x)));
+  }
 };
 }  // namespace keras_wht
 #endif
@@ -170,6 +202,19 @@ struct VecNeon {
     return vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(x), mask));
   }
   template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+  static inline T LoadInt8(const int8_t* p) {
+    int32_t word;
+    memcpy(&word, p, 4);
+    const int16x8_t h = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(word)));
+    return vcvtq_f32_s32(vmovl_s16(vget_low_s16(h)));
+  }
+  // vmaxnmq_f32(x, c) is c where x is NaN; vcvtnq_s32_f32 rounds to nearest even.
+  static inline void StoreInt8(int8_t* p, T x) {
+    x = vminq_f32(vmaxnmq_f32(x, vdupq_n_f32(-128.0f)), vdupq_n_f32(127.0f));
+    const int16x4_t h = vmovn_s32(vcvtnq_s32_f32(x));
+    const int32_t word = vget_lane_s32(vreinterpret_s32_s8(vmovn_s16(vcombine_s16(h, h))), 0);
+    memcpy(p, &word, 4);
+  }
 };
 }  // namespace keras_wht
 #endif

@@ -21,17 +21,13 @@
 namespace keras_wht {
 namespace {
 
-// The int8 path's conversions cost about a third of the op per element and are bound by
-// memory (1 against 2 threads on pthreadpool: x1.1 at 16K elements, x1.5 at 128K; never
-// a gain on the built-in pool): they take a thread per 4x the op's work per thread.
-constexpr int64_t kConvertWorkRatio = 4;
-
 struct OpData {
   bool two_d = false;
   // Options.
   int64_t block = 0, block_h = 0, block_w = 0;
   int64_t channels = 0;  // 1-D: the output's channels (0: the input's)
   bool per_channel = false, residual = false;
+  Activation activation = Activation::kNone;
   std::string error;  // set by Init when the options are unusable
   // Set by Prepare.
   Wht1DShape shape1{};
@@ -39,9 +35,8 @@ struct OpData {
   Packed packed;
   bool packed_constant = false;
   int threads = 1;
-  int convert_threads = 1;  // int8 models: the threads of the conversions to and from float
+  bool post = false;  // the op has post_scale and post_offset inputs
   std::vector<std::vector<float>> scratch;  // one per thread
-  std::vector<float> in_float, out_float;   // int8 models: the layer computes in float
 };
 
 std::string Format(const char* format, ...) {
@@ -136,7 +131,23 @@ void ParseOptions(const char* buffer, size_t length, OpData* data) {
       }
     }
   }
-  BoolOption(map, contract::kKeyResidual, &data->residual, data);
+  if (!BoolOption(map, contract::kKeyResidual, &data->residual, data)) return;
+  // Absent in models converted before the op took the activation after it: none.
+  const flexbuffers::Reference activation = map[contract::kKeyActivation];
+  if (activation.IsNull()) return;
+  const std::string name = activation.IsString() ? activation.AsString().str() : std::string();
+  if (name == contract::kKeyActivationRelu) {
+    data->activation = Activation::kRelu;
+  } else if (name == contract::kKeyActivationRelu6) {
+    data->activation = Activation::kRelu6;
+  } else if (name == contract::kKeyActivationHardSwish) {
+    data->activation = Activation::kHardSwish;
+  } else {
+    data->error = Format("custom option \"%s\" must be \"%s\", \"%s\" or \"%s\"%s%s%s", contract::kKeyActivation,
+                         contract::kKeyActivationRelu, contract::kKeyActivationRelu6, contract::kKeyActivationHardSwish,
+                         activation.IsString() ? ", got \"" : "", activation.IsString() ? name.c_str() : "",
+                         activation.IsString() ? "\"" : "");
+  }
 }
 
 void* Init(TfLiteContext*, const char* buffer, size_t length, bool two_d) {
@@ -186,13 +197,28 @@ TfLiteStatus CheckParameter(TfLiteContext* context, OpData* data, const TfLiteTe
   return kTfLiteOk;
 }
 
-void PackParameters(OpData* data, const TfLiteTensor* scale, const TfLiteTensor* threshold) {
-  const float* s = static_cast<const float*>(scale->data.data);
-  const float* t = static_cast<const float*>(threshold->data.data);
+// The constant inputs (scale, threshold and, if the op has them, post_scale and
+// post_offset) packed for the kernels.
+void PackParameters(OpData* data, TfLiteContext* context, TfLiteNode* node) {
+  const float* s = static_cast<const float*>(Tensor(context, node->inputs, 1)->data.data);
+  const float* t = static_cast<const float*>(Tensor(context, node->inputs, 2)->data.data);
   if (data->two_d)
     Pack(data->shape2, s, t, BestIsa(), &data->packed);
   else
     Pack(data->shape1, s, t, BestIsa(), &data->packed);
+  const float* post_scale = data->post ? static_cast<const float*>(Tensor(context, node->inputs, 3)->data.data) : nullptr;
+  const float* post_offset = data->post ? static_cast<const float*>(Tensor(context, node->inputs, 4)->data.data) : nullptr;
+  PackEpilogue(data->two_d ? data->shape2.channels : data->shape1.channels, post_scale, post_offset, data->activation,
+               &data->packed);
+}
+
+// Whether every parameter input holds data that cannot change (read-only, mapped from the model).
+bool ConstantParameters(TfLiteContext* context, TfLiteNode* node) {
+  for (int i = 1; i < node->inputs->size; ++i) {
+    const TfLiteTensor* t = Tensor(context, node->inputs, i);
+    if (t == nullptr || t->allocation_type != kTfLiteMmapRo || t->data.data == nullptr) return false;
+  }
+  return true;
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
@@ -200,8 +226,10 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   if (data == nullptr) return Fail(context, "KerasWht", "the op was not initialised");
   const char* op = OpName(data);
   if (!data->error.empty()) return Fail(context, op, data->error);
-  if (node->inputs == nullptr || node->inputs->size != 3 || node->outputs == nullptr || node->outputs->size != 1)
-    return Fail(context, op, "needs 3 inputs (x, scale, threshold) and 1 output");
+  if (node->inputs == nullptr || node->outputs == nullptr || node->outputs->size != 1 ||
+      (node->inputs->size != contract::kRequiredInputs && node->inputs->size != contract::kMaxInputs))
+    return Fail(context, op, "needs 3 inputs (x, scale, threshold) or 5 (and post_scale, post_offset) and 1 output");
+  data->post = node->inputs->size == contract::kMaxInputs;
   TfLiteTensor* input = Tensor(context, node->inputs, 0);
   const TfLiteTensor* scale = Tensor(context, node->inputs, 1);
   const TfLiteTensor* threshold = Tensor(context, node->inputs, 2);
@@ -252,6 +280,11 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     data->shape1 = Wht1DShape{channels == 0 ? 0 : elements / channels, static_cast<int>(out_channels),
                               static_cast<int>(data->block), data->residual, static_cast<int>(channels)};
   }
+  const int64_t out_channels = data->two_d ? channels : data->shape1.channels;
+  if (data->post &&
+      (CheckParameter(context, data, Tensor(context, node->inputs, 3), "post_scale", {out_channels}) != kTfLiteOk ||
+       CheckParameter(context, data, Tensor(context, node->inputs, 4), "post_offset", {out_channels}) != kTfLiteOk))
+    return kTfLiteError;
   // Output: the input's shape (with the 1-D op's channel count).
   TfLiteIntArray* out_dims = static_cast<TfLiteIntArray*>(malloc(sizeof(int) * (1 + dims->size)));
   if (out_dims == nullptr) return Fail(context, op, "out of memory");
@@ -266,38 +299,11 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   int64_t threads = context->recommended_num_threads > 0 ? context->recommended_num_threads : 1;
   threads = std::min<int64_t>(threads, std::max<int64_t>(1, items * item_size / MinWorkPerThread()));
   data->threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(items, 1)));
-  data->convert_threads = static_cast<int>(
-      std::min<int64_t>(data->threads, std::max<int64_t>(1, elements / (kConvertWorkRatio * MinWorkPerThread()))));
   const size_t scratch = data->two_d ? ScratchFloats(data->shape2, isa) : ScratchFloats(data->shape1, isa);
   data->scratch.assign(data->threads, std::vector<float>(scratch));
-  if (input->type == kTfLiteInt8) {
-    data->in_float.resize(elements);
-    data->out_float.resize(data->two_d || channels == 0 ? elements : elements / channels * data->shape1.channels);
-  }
-  data->packed_constant = scale->allocation_type == kTfLiteMmapRo && threshold->allocation_type == kTfLiteMmapRo &&
-                          scale->data.data != nullptr && threshold->data.data != nullptr;
-  if (data->packed_constant) PackParameters(data, scale, threshold);
+  data->packed_constant = ConstantParameters(context, node);
+  if (data->packed_constant) PackParameters(data, context, node);
   return kTfLiteOk;
-}
-
-// The int8 path's conversions. Plain functions of restrict pointers and values: inside
-// a lambda, an int8 store may alias the captured variables, which keeps the compiler from
-// vectorizing (the output loop was 4x the float op's whole time).
-void Dequantize(const int8_t* __restrict q, int64_t n, float scale, int32_t zero, float* __restrict x) {
-  for (int64_t i = 0; i < n; ++i) x[i] = scale * static_cast<float>(q[i] - zero);
-}
-
-// Round to nearest even by adding and subtracting 1.5 * 2^23 (nearbyintf is a libm call
-// on baseline x86-64), add the zero point, NaN to the zero point, clamp; branch-free.
-void Quantize(const float* __restrict x, int64_t n, float inverse, int32_t zero, int8_t* __restrict q) {
-  const float z = static_cast<float>(zero);
-  for (int64_t i = 0; i < n; ++i) {
-    float v = x[i] * inverse;
-    v = (v + 12582912.0f) - 12582912.0f + z;
-    v = v != v ? z : v;
-    v = v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v;
-    q[i] = static_cast<int8_t>(static_cast<int32_t>(v));
-  }
 }
 
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
@@ -310,31 +316,37 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   TfLiteTensor* output = Tensor(context, node->outputs, 0);
   if (input == nullptr || scale == nullptr || threshold == nullptr || output == nullptr)
     return Fail(context, op, "a tensor is missing");
-  if (input->data.data == nullptr || output->data.data == nullptr || scale->data.data == nullptr ||
-      threshold->data.data == nullptr) {
+  bool missing = input->data.data == nullptr || output->data.data == nullptr;
+  for (int i = 1; i < node->inputs->size; ++i) {
+    const TfLiteTensor* t = Tensor(context, node->inputs, i);
+    missing = missing || t == nullptr || t->data.data == nullptr;
+  }
+  if (missing) {
     const int64_t n = data->two_d ? WorkItems(data->shape2, BestIsa()) : data->shape1.rows;
     if (n > 0) return Fail(context, op, "a tensor has no data");
     return kTfLiteOk;
   }
-  if (!data->packed_constant) PackParameters(data, scale, threshold);
+  if (!data->packed_constant) PackParameters(data, context, node);
 
-  const float* in = static_cast<const float*>(input->data.data);
-  float* out = static_cast<float*>(output->data.data);
-  const int64_t elements = static_cast<int64_t>(data->in_float.size());
-  const int64_t out_elements = static_cast<int64_t>(data->out_float.size());
-  if (input->type == kTfLiteInt8) {
-    const int8_t* q = static_cast<const int8_t*>(input->data.data);
-    const float s = input->params.scale;
-    const int32_t z = input->params.zero_point;
-    float* f = data->in_float.data();
-    ParallelFor(data->convert_threads, elements, [&](int64_t begin, int64_t end, int) {
-      Dequantize(q + begin, end - begin, s, z, f + begin);
-    });
-    in = data->in_float.data();
-    out = data->out_float.data();
-  }
   const Isa isa = data->packed.isa;
   const int64_t items = data->two_d ? WorkItems(data->shape2, isa) : WorkItems(data->shape1, isa);
+  if (input->type == kTfLiteInt8) {
+    // The kernels read and write the int8 tensors themselves: no float copy.
+    const Quantization q = {input->params.scale, input->params.zero_point, output->params.scale,
+                            output->params.zero_point};
+    const int8_t* in = static_cast<const int8_t*>(input->data.data);
+    int8_t* out = static_cast<int8_t*>(output->data.data);
+    ParallelFor(data->threads, items, [&](int64_t begin, int64_t end, int piece) {
+      float* scratch = data->scratch[piece].data();
+      if (data->two_d)
+        Run(data->shape2, data->packed, q, in, out, begin, end, scratch);
+      else
+        Run(data->shape1, data->packed, q, in, out, begin, end, scratch);
+    });
+    return kTfLiteOk;
+  }
+  const float* in = static_cast<const float*>(input->data.data);
+  float* out = static_cast<float*>(output->data.data);
   ParallelFor(data->threads, items, [&](int64_t begin, int64_t end, int piece) {
     float* scratch = data->scratch[piece].data();
     if (data->two_d)
@@ -342,14 +354,6 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
     else
       Run(data->shape1, data->packed, in, out, begin, end, scratch);
   });
-  if (input->type == kTfLiteInt8) {
-    int8_t* q = static_cast<int8_t*>(output->data.data);
-    const float inverse = 1.0f / output->params.scale;
-    const int32_t z = output->params.zero_point;
-    ParallelFor(data->convert_threads, out_elements, [&](int64_t begin, int64_t end, int) {
-      Quantize(out + begin, end - begin, inverse, z, q + begin);
-    });
-  }
   return kTfLiteOk;
 }
 

@@ -194,6 +194,127 @@ void TestFwht(Isa isa) {
   }
 }
 
+// The epilogue (a folded batch norm and an activation) and int8 tensors, against the
+// reference: float32 outputs to float rounding; int8 outputs to one step of the output's
+// scale (the reference's exact value can lie on the other side of a rounding boundary
+// than the kernel's float one), and exactly for almost all elements.
+const keras_wht::Activation kActivations[] = {keras_wht::Activation::kNone, keras_wht::Activation::kRelu,
+                                              keras_wht::Activation::kRelu6, keras_wht::Activation::kHardSwish};
+
+template <class Shape>
+void CheckFolded(const char* what, const Shape& shape, int64_t out_channels, size_t inputs, size_t outputs,
+                 size_t params, Isa isa) {
+  const std::vector<float> scale = Random(params, 0.5f, 2.0f), threshold = Random(params, 0.0f, 0.3f);
+  const std::vector<float> post_scale = Random(out_channels, -2.0f, 2.0f), post_offset = Random(out_channels, -1, 1);
+  for (keras_wht::Activation activation : kActivations)
+    for (int folded = 0; folded < 2; ++folded) {
+      keras_wht::Packed packed;
+      keras_wht::Pack(shape, scale.data(), threshold.data(), isa, &packed);
+      keras_wht::PackEpilogue(out_channels, folded ? post_scale.data() : nullptr,
+                              folded ? post_offset.data() : nullptr, activation, &packed);
+      std::vector<float> scratch(keras_wht::ScratchFloats(shape, isa));
+      const int64_t items = keras_wht::WorkItems(shape, isa);
+      char label[256];
+      snprintf(label, sizeof label, "%s activation=%d post=%d isa=%s", what, int(activation), folded,
+               keras_wht::IsaName(isa));
+      // float32
+      const std::vector<float> x = Random(inputs, -2, 2);
+      std::vector<float> want(outputs), got(outputs, -7.0f);
+      keras_wht::Reference(shape, scale.data(), threshold.data(), x.data(), want.data(), &packed);
+      keras_wht::Run(shape, packed, x.data(), got.data(), 0, items / 2, scratch.data());
+      keras_wht::Run(shape, packed, x.data(), got.data(), items / 2, items, scratch.data());
+      double worst = 0.0, largest = 1.0;
+      for (size_t i = 0; i < outputs; ++i) {
+        worst = fmax(worst, fabs(double(got[i]) - want[i]));
+        largest = fmax(largest, fabs(double(want[i])));
+      }
+      if (!(worst <= 5e-6 * largest)) {
+        ++failures;
+        printf("FAIL float %s max|diff|=%g\n", label, worst);
+      }
+      // int8: a grid of 0.02 around zero point -3 in; the reference's output range over 255 steps out.
+      const keras_wht::Quantization q = {0.02f, -3, 0.0f, 0};
+      std::vector<int8_t> qx(inputs), qgot(outputs, 77);
+      std::uniform_int_distribution<int> byte(-128, 127);
+      std::vector<float> real(inputs);
+      for (size_t i = 0; i < inputs; ++i) {
+        qx[i] = static_cast<int8_t>(byte(rng));
+        real[i] = q.in_scale * float(qx[i] - q.in_zero);
+      }
+      keras_wht::Reference(shape, scale.data(), threshold.data(), real.data(), want.data(), &packed);
+      float lo = 0.0f, hi = 0.0f;
+      for (float v : want) lo = fmin(lo, v), hi = fmax(hi, v);
+      keras_wht::Quantization qq = q;
+      qq.out_scale = (hi - lo) / 255.0f > 0 ? (hi - lo) / 255.0f : 1.0f;
+      qq.out_zero = int32_t(lrint(-128.0 - lo / qq.out_scale));
+      keras_wht::Run(shape, packed, qq, qx.data(), qgot.data(), 0, items / 2, scratch.data());
+      keras_wht::Run(shape, packed, qq, qx.data(), qgot.data(), items / 2, items, scratch.data());
+      int off = 0, far = 0;
+      for (size_t i = 0; i < outputs; ++i) {
+        const double expect = fmin(127.0, fmax(-128.0, nearbyint(want[i] / qq.out_scale + qq.out_zero)));
+        const double d = fabs(expect - qgot[i]);
+        off += d > 0;
+        far += d > 1;
+      }
+      if (far > 0 || off > int(outputs / 50) + 1) {
+        ++failures;
+        printf("FAIL int8 %s: %d of %zu outputs off by one step, %d by more\n", label, off, outputs, far);
+      }
+    }
+}
+
+void TestFolded(Isa isa) {
+  const int rows = 7;
+  for (int c : {3, 16, 40, 100})
+    for (int b : {4, 16, 64})
+      for (int residual = 0; residual < 2; ++residual) {
+        keras_wht::Wht1DShape s{rows, c, b, residual == 1};
+        char what[128];
+        snprintf(what, sizeof what, "1d c=%d b=%d residual=%d", c, b, residual);
+        CheckFolded(what, s, c, size_t(rows) * c, size_t(rows) * c, b, isa);
+      }
+  keras_wht::Wht1DShape shrink{rows, 16, 16, false, 96};
+  CheckFolded("1d 96 -> 16 channels", shrink, 16, size_t(rows) * 96, size_t(rows) * 16, 16, isa);
+  for (int c : {5, 16, 70})
+    for (int flags = 0; flags < 4; ++flags) {
+      keras_wht::Wht2DShape s{2, 9, 8, c, 8, 8, (flags & 1) != 0, (flags & 2) != 0};
+      char what[128];
+      snprintf(what, sizeof what, "2d 9x8x%d block 8x8 per_channel=%d residual=%d", c, flags & 1, flags >> 1);
+      const size_t elements = size_t(2) * 9 * 8 * c;
+      CheckFolded(what, s, c, elements, elements, size_t(64) * (s.per_channel ? c : 1), isa);
+    }
+}
+
+// int8 rounding, saturation and NaN. With a threshold no coefficient passes, a residual
+// op gives its input: 2.5 * q for q = 1, 3, -1 is 2.5, 7.5, -2.5, stored as 2, 8, -2 (ties
+// to even); q = 100 and -100 saturate to 127 and -128; a NaN offset gives -128.
+void TestInt8Edges(Isa isa) {
+  keras_wht::Wht1DShape s{1, 16, 16, true};
+  std::vector<float> scale(16, 1.0f), threshold(16, 1e30f);
+  keras_wht::Packed packed;
+  keras_wht::Pack(s, scale.data(), threshold.data(), isa, &packed);
+  const keras_wht::Quantization q = {2.5f, 0, 1.0f, 0};
+  std::vector<int8_t> in(16, 0), out(16, 0);
+  in[0] = 1, in[1] = 3, in[2] = -1, in[3] = 100, in[4] = -100;
+  std::vector<float> scratch(keras_wht::ScratchFloats(s, isa));
+  keras_wht::Run(s, packed, q, in.data(), out.data(), 0, 1, scratch.data());
+  const int want[5] = {2, 8, -2, 127, -128};
+  for (int i = 0; i < 5; ++i)
+    if (out[i] != want[i]) {
+      ++failures;
+      printf("FAIL int8 rounding isa=%s: element %d is %d, want %d\n", keras_wht::IsaName(isa), i, out[i], want[i]);
+    }
+  std::vector<float> ones(16, 1.0f), nans(16, NAN);
+  keras_wht::PackEpilogue(16, ones.data(), nans.data(), keras_wht::Activation::kNone, &packed);
+  keras_wht::Run(s, packed, q, in.data(), out.data(), 0, 1, scratch.data());
+  for (int i = 0; i < 16; ++i)
+    if (out[i] != -128) {
+      ++failures;
+      printf("FAIL int8 nan isa=%s: element %d is %d, want -128\n", keras_wht::IsaName(isa), i, out[i]);
+      break;
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -207,6 +328,8 @@ int main() {
     TestDenormals(isa);
     TestNan(isa);
     TestFwht(isa);
+    TestFolded(isa);
+    TestInt8Edges(isa);
     printf("%s: checked\n", keras_wht::IsaName(isa));
   }
   printf("%d instruction sets, %d failures\n", tested, failures);

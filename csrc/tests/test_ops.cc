@@ -53,15 +53,16 @@ TfLiteStatus ResizeTensor(TfLiteContext*, TfLiteTensor* tensor, TfLiteIntArray* 
   return kTfLiteOk;
 }
 
-// A graph of one op: tensors 0 (x), 1 (scale), 2 (threshold), 3 (output).
+// A graph of one op: tensors 0 (x), 1 (scale), 2 (threshold), 3 (output), and for a
+// folded batch norm 4 (post_scale) and 5 (post_offset) (UsePost()).
 struct Graph {
   TfLiteContext context{};
-  TfLiteTensor tensors[4]{};
+  TfLiteTensor tensors[6]{};
   TfLiteNode node{};
-  std::vector<std::vector<unsigned char>> storage = std::vector<std::vector<unsigned char>>(4);
+  std::vector<std::vector<unsigned char>> storage = std::vector<std::vector<unsigned char>>(6);
 
   Graph() {
-    context.tensors_size = 4;
+    context.tensors_size = 6;
     context.tensors = tensors;
     context.ResizeTensor = ResizeTensor;
     context.ReportError = ReportError;
@@ -89,6 +90,12 @@ struct Graph {
     tensors[i].params.zero_point = 0;
   }
   float* F(int i) { return reinterpret_cast<float*>(storage[i].data()); }
+  void UsePost(int channels) {
+    free(node.inputs);
+    node.inputs = IntArray({0, 1, 2, 4, 5});
+    Set(4, kTfLiteFloat32, {channels}, true);
+    Set(5, kTfLiteFloat32, {channels}, true);
+  }
   // Output storage follows the resized dims.
   void AllocateOutput() {
     size_t n = 1;
@@ -122,13 +129,15 @@ std::vector<uint8_t> Options1D(int64_t block, bool residual, int64_t channels = 
   return fbb.GetBuffer();
 }
 
-std::vector<uint8_t> Options2D(int64_t bh, int64_t bw, bool per_channel, bool residual) {
+std::vector<uint8_t> Options2D(int64_t bh, int64_t bw, bool per_channel, bool residual,
+                               const char* activation = nullptr) {
   flexbuffers::Builder fbb;
   fbb.Map([&] {
     fbb.Int(contract::kKeyBlockH, bh);
     fbb.Int(contract::kKeyBlockW, bw);
     fbb.Bool(contract::kKeyPerChannel, per_channel);
     fbb.Bool(contract::kKeyResidual, residual);
+    if (activation != nullptr) fbb.String(contract::kKeyActivation, activation);
   });
   fbb.Finish();
   return fbb.GetBuffer();
@@ -171,6 +180,42 @@ void TestValid() {
     double worst = 0;
     for (int i = 0; i < 36; ++i) worst = fmax(worst, fabs(want[i] - g.F(3)[i]));
     Expect(worst < 1e-5, "1-D narrowing op matches the reference");
+  }
+  {  // a batch norm and hard-swish folded in (5 inputs), float32 and int8
+    for (const bool int8 : {false, true}) {
+      Graph g;
+      g.Set(0, int8 ? kTfLiteInt8 : kTfLiteFloat32, {2, 5, 6, 12});
+      g.Set(1, kTfLiteFloat32, {4, 4}, true);
+      g.Set(2, kTfLiteFloat32, {4, 4}, true);
+      g.Set(3, int8 ? kTfLiteInt8 : kTfLiteFloat32, {1});
+      g.UsePost(12);
+      const int n = 2 * 5 * 6 * 12;
+      std::vector<float> x(n);
+      for (int i = 0; i < n; ++i) {
+        const int8_t q = static_cast<int8_t>((i * 53) % 256 - 128);
+        x[i] = int8 ? 0.05f * q : dist(rng);
+        if (int8) reinterpret_cast<int8_t*>(g.storage[0].data())[i] = q;
+        else g.F(0)[i] = x[i];
+      }
+      for (int i = 0; i < 16; ++i) g.F(1)[i] = 1.0f + 0.05f * i, g.F(2)[i] = 0.01f * i;
+      for (int c = 0; c < 12; ++c) g.F(4)[c] = 0.5f + 0.1f * c, g.F(5)[c] = 0.2f * c - 1.0f;
+      Expect(Run(KerasWht_Register_WHT2D(), g, Options2D(4, 4, false, true, "hard_swish")) == kTfLiteOk,
+             "2-D op with a folded batch norm and hard-swish runs");
+      keras_wht::Packed packed;
+      keras_wht::PackEpilogue(12, g.F(4), g.F(5), keras_wht::Activation::kHardSwish, &packed);
+      std::vector<float> want(n);
+      keras_wht::Reference(keras_wht::Wht2DShape{2, 5, 6, 12, 4, 4, false, true}, g.F(1), g.F(2), x.data(),
+                           want.data(), &packed);
+      double worst = 0;
+      for (int i = 0; i < n; ++i) {
+        const double got = int8 ? 0.05 * reinterpret_cast<int8_t*>(g.storage[3].data())[i] : g.F(3)[i];
+        const double expected = int8 ? 0.05 * std::max(-128.0, std::min(127.0, double(nearbyintf(want[i] / 0.05f))))
+                                     : want[i];
+        worst = fmax(worst, fabs(expected - got));
+      }
+      Expect(worst <= (int8 ? 0.05 + 1e-6 : 1e-5),
+             int8 ? "int8 folded op within one step of the reference" : "folded op matches the reference");
+    }
   }
   // The two-thread cases below split whatever the pool's threshold (MinWorkPerThread).
   setenv("KERAS_WHT_MIN_WORK_PER_THREAD", "1", 1);
@@ -342,6 +387,11 @@ void TestErrors() {
   { Graph g; setup2d(g); g.Set(1, kTfLiteInt8, {8, 8}); ExpectError(r2, g, Options2D(8, 8, false, false), "scale must be float32"); }
   { Graph g; setup2d(g); ExpectError(r2, g, Options2D(8, 8, true, false), "scale has shape"); }
   { Graph g; setup2d(g); free(g.node.inputs); g.node.inputs = IntArray({0, 1}); ExpectError(r2, g, Options2D(8, 8, false, false), "3 inputs"); }
+  { Graph g; setup2d(g); g.UsePost(4); free(g.node.inputs); g.node.inputs = IntArray({0, 1, 2, 4});
+    ExpectError(r2, g, Options2D(8, 8, false, false), "or 5 (and post_scale, post_offset)"); }
+  { Graph g; setup2d(g); g.UsePost(4); g.Set(5, kTfLiteFloat32, {3}, true);
+    ExpectError(r2, g, Options2D(8, 8, false, false), "post_offset has shape (3), the options and the input need (4)"); }
+  { Graph g; setup2d(g); ExpectError(r2, g, Options2D(8, 8, false, false, "gelu"), "\"activation\" must be \"relu\", \"relu6\" or \"hard_swish\", got \"gelu\""); }
   { Graph g; setup2d(g); free(g.node.inputs); g.node.inputs = IntArray({0, 1, 9}); ExpectError(r2, g, Options2D(8, 8, false, false), "threshold is missing"); }
   { Graph g; setup2d(g); g.Set(0, kTfLiteInt8, {1, 8, 8, 4}); g.Set(3, kTfLiteInt8, {1}); g.tensors[0].params.scale = 0;
     ExpectError(r2, g, Options2D(8, 8, false, false), "scale > 0"); }
@@ -377,7 +427,9 @@ int Fuzz(int rounds) {
   const TfLiteRegistration* regs[2] = {KerasWht_Register_WHT1D(), KerasWht_Register_WHT2D()};
   for (int round = 0; round < rounds; ++round) {
     const bool two_d = rng() % 2;
-    std::vector<uint8_t> options = two_d ? Options2D(1 << (rng() % 4), 1 << (rng() % 4), rng() % 2, rng() % 2)
+    const char* activations[] = {nullptr, "relu", "hard_swish", "swish"};
+    std::vector<uint8_t> options = two_d ? Options2D(1 << (rng() % 4), 1 << (rng() % 4), rng() % 2, rng() % 2,
+                                                     activations[rng() % 4])
                                          : Options1D(1 << (rng() % 6), rng() % 2);
     switch (rng() % 4) {
       case 0: break;
@@ -415,6 +467,11 @@ int Fuzz(int rounds) {
         g.Set(1, kTfLiteFloat32, shape, rng() % 2);
         g.Set(2, kTfLiteFloat32, shape, rng() % 2);
       }
+    }
+    if (rng() % 3 == 0) {  // a folded batch norm: of the output's channels, or of any size
+      const int c = g.tensors[0].dims->size ? g.tensors[0].dims->data[g.tensors[0].dims->size - 1] : 1;
+      g.UsePost(rng() % 2 ? c : static_cast<int>(rng() % 6));
+      if (rng() % 4 == 0) g.Set(5, kTfLiteInt8, {c});
     }
     last_error.clear();
     const TfLiteStatus status = Run(regs[two_d], g, options);

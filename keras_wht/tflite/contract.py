@@ -1,6 +1,7 @@
 """The custom-op contract: the one definition of what the converter writes and the native
-kernels read, i.e. the operators' names (KerasWht1D, KerasWht2D), their flexbuffer option
-keys with the Python type of each value, and the largest block the kernels take. The C++
+kernels read, i.e. the operators' names (KerasWht1D, KerasWht2D), their inputs, their
+flexbuffer option keys with the Python type of each value, and the largest block the
+kernels take. The C++
 side gets the same facts from csrc/keras_wht/op_contract.h, which `header()` generates
 (`python -m keras_wht.tflite.contract > csrc/keras_wht/op_contract.h`) and a test keeps
 equal to it. Pure Python, importing nothing heavy: devices without TensorFlow or numpy
@@ -12,6 +13,17 @@ import dataclasses
 MAX_BLOCK_ELEMENTS = 1 << 16
 """The largest block (1-D) or tile (2-D, block_h * block_w) the kernels take, in elements."""
 
+INPUTS = ("x", "scale", "threshold", "post_scale", "post_offset")
+"""Each op's inputs, in order: the layer's input (float32, or int8 with per-tensor
+quantization), its scale and threshold (float32 constants), and optionally, both or
+neither, a batch norm folded into the op: `post_scale` and `post_offset`, float32 of shape
+(output channels,), applied to the layer's output (after the residual) before the
+activation option. Models converted before the fold have the first three."""
+REQUIRED_INPUTS = 3
+
+ACTIVATIONS = ("relu", "relu6", "hard_swish")
+"""The values of the `activation` option: an activation folded into the op."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Option:
@@ -20,10 +32,11 @@ class Option:
     keys may be absent (a key added after models were converted without it)."""
 
     key: str
-    type: type  # bool or int
+    type: type  # bool, int or str
     doc: str
     block: bool = False
     optional: bool = False
+    choices: tuple = ()  # a str option's values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +55,8 @@ class Op:
 
 
 _RESIDUAL = Option("residual", bool, "adds the layer's input to its output")
+_ACTIVATION = Option("activation", str, "an activation after the output (and post_scale, post_offset); absent: none",
+                     optional=True, choices=ACTIVATIONS)
 
 WHT1D_OP = Op(
     "KerasWht1D",
@@ -51,6 +66,7 @@ WHT1D_OP = Op(
         Option("channels", int, "the output's channels, at least 1: fewer than the input's average "
                "groups of input // channels adjacent channels first; absent: the input's", optional=True),
         _RESIDUAL,
+        _ACTIVATION,
     ),
     "the WHT1D layer: a blockwise transform of the last axis, threshold, inverse",
 )
@@ -62,6 +78,7 @@ WHT2D_OP = Op(
         Option("block_w", int, "the tile's width", block=True),
         Option("per_channel", bool, "one scale and threshold per channel, else shared"),
         _RESIDUAL,
+        _ACTIVATION,
     ),
     "the WHT2D layer: a tiled transform of height and width (NHWC), threshold, inverse",
 )
@@ -106,6 +123,9 @@ def check_options(which, mapping):
             article = "an" if option.type is int else "a"
             raise ValueError(f"{spec.name} option {option.key!r} must be {article} {option.type.__name__}, "
                              f"got {value!r} ({type(value).__name__})")
+        if option.choices and value not in option.choices:
+            raise ValueError(f"{spec.name} option {option.key!r} must be one of {', '.join(option.choices)}, "
+                             f"got {value!r}")
         if option.block:
             if value < 1 or value & (value - 1) or value > MAX_BLOCK_ELEMENTS:
                 raise ValueError(f"{spec.name} option {option.key!r} must be a power of two up to "
@@ -141,6 +161,9 @@ def header():
     lines += [
         "// The largest block (1-D) or tile (2-D, block_h * block_w), in elements.",
         f"#define KERAS_WHT_MAX_BLOCK_ELEMENTS {MAX_BLOCK_ELEMENTS}",
+        f"// The inputs: {', '.join(INPUTS)}; the first {REQUIRED_INPUTS} required, the others both or neither.",
+        f"#define KERAS_WHT_REQUIRED_INPUTS {REQUIRED_INPUTS}",
+        f"#define KERAS_WHT_MAX_INPUTS {len(INPUTS)}",
         "",
         "#ifdef __cplusplus",
         "#include <stdint.h>",
@@ -150,7 +173,9 @@ def header():
         "",
     ]
     lines += [f"constexpr char kOp{o.tag}[] = KERAS_WHT_OP_{o.tag};" for o in ops]
-    lines += ["constexpr int64_t kMaxBlockElements = KERAS_WHT_MAX_BLOCK_ELEMENTS;", ""]
+    lines += ["constexpr int64_t kMaxBlockElements = KERAS_WHT_MAX_BLOCK_ELEMENTS;",
+              "constexpr int kRequiredInputs = KERAS_WHT_REQUIRED_INPUTS;",
+              "constexpr int kMaxInputs = KERAS_WHT_MAX_INPUTS;", ""]
     lines.append("// The keys of the options maps, by op:")
     for o in ops:
         lines.append(f"//   {o.name}: {', '.join(o.keys)}")
@@ -163,6 +188,8 @@ def header():
                                                                                   else "")
         lines += [f"// {kind} ({', '.join(names)}): {option.doc}.",
                   f'constexpr char {_constant(key)}[] = "{key}";']
+        for choice in option.choices:
+            lines.append(f'constexpr char {_constant(key)}{_constant(choice)[4:]}[] = "{choice}";')
     lines += [
         "",
         "}  // namespace contract",
