@@ -96,6 +96,16 @@ bool BlockOption(const flexbuffers::Map& map, const char* key, int64_t* out, OpD
   return true;
 }
 
+bool StringOption(const flexbuffers::Map& map, const char* key, std::string* out, OpData* data) {
+  const flexbuffers::Reference value = map[key];
+  if (!value.IsString()) {
+    data->error = Format("custom option \"%s\" must be a string", key);
+    return false;
+  }
+  *out = value.AsString().str();
+  return true;
+}
+
 void ParseOptions(const char* buffer, size_t length, OpData* data) {
   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(buffer);
   if (bytes == nullptr || length < 3 || !flexbuffers::VerifyBuffer(bytes, length)) {
@@ -133,9 +143,9 @@ void ParseOptions(const char* buffer, size_t length, OpData* data) {
   }
   if (!BoolOption(map, contract::kKeyResidual, &data->residual, data)) return;
   // Absent in models converted before the op took the activation after it: none.
-  const flexbuffers::Reference activation = map[contract::kKeyActivation];
-  if (activation.IsNull()) return;
-  const std::string name = activation.IsString() ? activation.AsString().str() : std::string();
+  if (map[contract::kKeyActivation].IsNull()) return;
+  std::string name;
+  if (!StringOption(map, contract::kKeyActivation, &name, data)) return;
   if (name == contract::kKeyActivationRelu) {
     data->activation = Activation::kRelu;
   } else if (name == contract::kKeyActivationRelu6) {
@@ -143,10 +153,9 @@ void ParseOptions(const char* buffer, size_t length, OpData* data) {
   } else if (name == contract::kKeyActivationHardSwish) {
     data->activation = Activation::kHardSwish;
   } else {
-    data->error = Format("custom option \"%s\" must be \"%s\", \"%s\" or \"%s\"%s%s%s", contract::kKeyActivation,
+    data->error = Format("custom option \"%s\" must be \"%s\", \"%s\" or \"%s\", got \"%s\"", contract::kKeyActivation,
                          contract::kKeyActivationRelu, contract::kKeyActivationRelu6, contract::kKeyActivationHardSwish,
-                         activation.IsString() ? ", got \"" : "", activation.IsString() ? name.c_str() : "",
-                         activation.IsString() ? "\"" : "");
+                         name.c_str());
   }
 }
 

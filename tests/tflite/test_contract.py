@@ -49,8 +49,12 @@ def test_the_header_holds_every_name_key_and_the_limit():
     for op in OPS:
         assert f'#define KERAS_WHT_OP_{op.tag} "{op.name}"' in text
         assert f"constexpr char kOp{op.tag}[] = KERAS_WHT_OP_{op.tag};" in text
-    for key in _keys():
+    for key, option in _keys().items():
         assert f'constexpr char {contract._constant(key)}[] = "{key}";' in text
+        for choice in option.choices:
+            assert f'constexpr char {contract._constant(key)}{contract._constant(choice)[4:]}[] = "{choice}";' in text
+    assert f"#define KERAS_WHT_REQUIRED_INPUTS {contract.REQUIRED_INPUTS}" in text
+    assert f"#define KERAS_WHT_MAX_INPUTS {len(contract.INPUTS)}" in text
     assert f"#define KERAS_WHT_MAX_BLOCK_ELEMENTS {contract.MAX_BLOCK_ELEMENTS}" in text
     assert contract.MAX_BLOCK_ELEMENTS == 65536
     assert contract.OPS == ("KerasWht1D", "KerasWht2D")
@@ -76,12 +80,12 @@ def test_the_native_sources_spell_no_name_key_or_limit(name):
 
 def test_the_kernels_read_each_key_through_its_constant_and_type():
     code = _code(CSRC / "keras_wht" / "tflite_ops.cc")
-    reads = re.findall(r"\b(Block|Int|Bool)Option\(map, contract::(kKey\w+)", code)
+    reads = re.findall(r"\b(Block|Int|Bool|String)Option\(map, contract::(kKey\w+)", code)
     by_constant = {contract._constant(key): option for key, option in _keys().items()}
     assert {constant for _, constant in reads} == set(by_constant)
     for kind, constant in reads:
         option = by_constant[constant]
-        want = "Block" if option.block else {int: "Int", bool: "Bool"}[option.type]
+        want = "Block" if option.block else {int: "Int", bool: "Bool", str: "String"}[option.type]
         assert kind == want, f"tflite_ops.cc reads {option.key!r} with {kind}Option, the contract says {want}"
     for op in OPS:
         assert f"contract::kOp{op.tag}" in code
@@ -116,6 +120,10 @@ def test_check_options_returns_the_options_in_the_ops_order():
     ("KerasWht1D", {"block": 1 << 17, "residual": False}, ["'block'", "131072"]),
     ("KerasWht2D", {"block_h": 512, "block_w": 256, "per_channel": False, "residual": False},
      ["block_h 512", "block_w 256", "131072", "exceeds 65536"]),
+    ("KerasWht1D", {"block": 8, "residual": False, "activation": "gelu"},
+     ["'activation'", "relu, relu6, hard_swish", "'gelu'"]),
+    ("KerasWht2D", {"block_h": 8, "block_w": 8, "per_channel": False, "residual": False, "activation": 1},
+     ["'activation'", "a str", "1 (int)"]),
 ])
 def test_check_options_names_what_is_wrong(op, mapping, words):
     with pytest.raises(ValueError) as raised:

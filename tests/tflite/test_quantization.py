@@ -1,5 +1,6 @@
 """int8 conversion with WHT layers: the calibration ranges measured again where TFLite's
-calibrator records them wrong, and the batch norm after a WHT layer kept in float."""
+calibrator records them wrong, and the batch norm after a WHT layer kept in float, or
+folded into its custom op, which then runs in int8."""
 
 import numpy as np
 import pytest
@@ -53,15 +54,12 @@ def test_measured_ranges_are_the_true_ones_where_the_calibrator_is_wrong(network
     with lowering.markers(model) as plans:
         calibrated = quantization.calibrated(converter, plans)
     index, graph = _wht_output(calibrated)
-    # The independent reference: Keras' output of the WHT layer over the same samples.
-    wht = keras.Model(model.inputs, model.get_layer("wht").output)(data).numpy()
-    want = (wht.min(), wht.max())
+    # The independent reference: Keras' output of the WHT layer, its batch norm and ReLU
+    # (folded into the op) over the same samples.
+    wht = keras.Model(model.inputs, model.layers[-2].output)(data).numpy()
+    want = (min(wht.min(), 0.0), wht.max())
     measured = calibration.measured_ranges(calibrated, samples, model)
     np.testing.assert_allclose(measured[index], want, rtol=1e-4, atol=1e-5)
-    # TFLite's calibrator (TF 2.21) records the range of the batch norm's in-place MUL
-    # instead: the reason the ranges are measured again.
-    recorded = rewrite.calibrated_ranges(calibrated)[index]
-    assert not np.allclose(recorded, want, rtol=0.05), (recorded, want)
     # Where the calibrator is right (the network's input: no op overwrites it) the two agree.
     first = int(graph.inputs[0])
     np.testing.assert_allclose(rewrite.calibrated_ranges(calibrated)[first], measured[first], rtol=1e-5)
@@ -74,7 +72,7 @@ def test_measured_ranges_are_the_true_ones_where_the_calibrator_is_wrong(network
 
 
 @pytest.mark.parametrize("custom_ops", [False, True], ids=["builtin", "custom"])
-def test_the_batch_norm_after_a_wht_layer_stays_float(network, custom_ops):
+def test_the_batch_norm_after_a_wht_layer_stays_float_or_folds_into_its_op(network, custom_ops):
     model, data = network
     content = tflite.convert(model, quantize="int8", representative_data=data, custom_ops=custom_ops, verify=True)
     fb = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
@@ -85,10 +83,21 @@ def test_the_batch_norm_after_a_wht_layer_stays_float(network, custom_ops):
         name = code.customCode.decode() if code.customCode else max(code.builtinCode, code.deprecatedBuiltinCode)
         kinds.setdefault(name, set()).add(graph.tensors[int(op.outputs[0])].type)
     float32, int8 = schema.TensorType.FLOAT32, schema.TensorType.INT8
-    assert kinds[schema.BuiltinOperator.MUL] == {float32}  # the batch norm's scale
     assert kinds[schema.BuiltinOperator.CONV_2D] == {int8}  # everything else int8
     if custom_ops:
-        assert kinds["KerasWht1D"] == {float32}
+        # The batch norm and ReLU are the op's epilogue, and the op reads and writes int8.
+        assert schema.BuiltinOperator.MUL not in kinds and kinds["KerasWht1D"] == {int8}
+        (op,) = [o for o in graph.operators if fb.operatorCodes[o.opcodeIndex].customCode == b"KerasWht1D"]
+        assert len(op.inputs) == len(contract.INPUTS)
+        norm = model.get_layer("norm")
+        gamma, beta, mean, variance = (np.asarray(w) for w in norm.weights)
+        post_scale = gamma / np.sqrt(variance + norm.epsilon)
+        buffers = [np.frombuffer(bytes(bytearray(fb.buffers[graph.tensors[int(t)].buffer].data)), "<f4")
+                   for t in op.inputs[3:]]
+        np.testing.assert_allclose(buffers[0], post_scale, rtol=1e-5)
+        np.testing.assert_allclose(buffers[1], beta - mean * post_scale, rtol=1e-4, atol=1e-5)
+    else:
+        assert kinds[schema.BuiltinOperator.MUL] == {float32}  # the batch norm's scale
     # The int8 model tracks Keras closely: 30 dB signal-to-noise (check_parity asks 20).
     want = np.asarray(model(data))
     got = tflite.Interpreter(model_content=content).predict(data, progress=False)

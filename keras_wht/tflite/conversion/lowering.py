@@ -166,8 +166,9 @@ def _grown_before(layer, key, inputs, **kwargs):
 
 def replace_markers(content, plans):
     """`content` with every marker swapped for its KerasWht1D/KerasWht2D operator, the
-    options as a flexbuffer map and the parameters as constant inputs; warns about the
-    layers left to builtin ops."""
+    options as a flexbuffer map and the parameters as constant inputs, and the batch norm
+    and activation after it folded in (rewrite.fold_epilogues); warns about the layers
+    left to builtin ops."""
     from flatbuffers import flexbuffers
 
     for p in sorted((p for p in plans if p.reason is not None), key=lambda p: p.layer.name):
@@ -180,6 +181,7 @@ def replace_markers(content, plans):
             replacements[key] = (p.op.name, flexbuffers.Dumps(p.options), [("scale", scale), ("threshold", threshold)])
     content, found = rewrite.replace_custom_operators(content, MARKER, replacements)
     content, folded = rewrite.fold_channel_slices(content, contract.WHT1D_OP.name, "channels")
+    content, _ = rewrite.fold_epilogues(content, contract.OPS)
     missing = sorted({p.layer.name for k, p in enumerate(plans) if p.reason is None and k not in found})
     if missing:
         raise RuntimeError(f"convert(custom_ops=True) found no custom operator for layer(s) {missing}.")

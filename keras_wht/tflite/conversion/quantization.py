@@ -40,13 +40,14 @@ def int8(model, content, samples, io_dtype, *, custom_ops):
     8 points of digits accuracy). The channel changes around a custom op (pad, slice,
     mean) stay in float with it for the same reason: int8 there cost 2 points more."""
     content = rewrite.with_ranges(content, calibration.measured_ranges(content, samples, model))
+    ranges = rewrite.calibrated_ranges_by_name(content)
     names = sorted({layer.name for layer in walk_layers(model) if isinstance(layer, (WHT1D, WHT2D, SmoothThreshold))})
     # With custom ops a WHT layer may be its op alone, whose output need not be named after
     # the layer (a model's output is not): the ops are found by their code.
     nodes = compat.layer_nodes(flatbuffer.tensor_names(content), names, required=not custom_ops)
-    content = compat.quantize_calibrated(content, rewrite.float_region(content, nodes, contract.OPS if custom_ops else ()))
+    content = compat.quantize_calibrated(content, rewrite.float_region(content, nodes, ()))
     if custom_ops:
-        content = rewrite.int8_custom_operators(content, contract.OPS)
+        content = rewrite.int8_pass_through(rewrite.int8_custom_operators_with_ranges(content, contract.OPS, ranges))
     if io_dtype == "int8":
         # The quantizer keeps a float interface; make it int8 as asked (the ranges come in
         # the Keras model's order).

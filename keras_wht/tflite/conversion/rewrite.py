@@ -199,6 +199,120 @@ def fold_channel_slices(content, code, key):
     return _packed(model, len(content)), folded
 
 
+_FUSED_ACTIVATIONS = {"RELU": "relu", "RELU6": "relu6"}
+_ACTIVATION_OPS = {"RELU": "relu", "RELU6": "relu6", "HARD_SWISH": "hard_swish"}
+
+
+def fold_epilogues(content, codes):
+    """Custom operators with a code in `codes` take in what follows them in float32, one
+    sole consumer after another: MULs and ADDs by constants that are per channel (the last
+    axis) or scalars (a batch norm the converter split), and then an activation (fused into
+    the last of them, or a RELU, RELU6 or HARD_SWISH op). They become the op's post_scale
+    and post_offset inputs and its `activation` option (contract.INPUTS), and the folded ops
+    are dropped. A crop of leading channels (SLICE or STRIDED_SLICE) between the op and the
+    batch norm stays, after the op: the parameters of the cropped channels are 1 and 0.
+    Exact up to float rounding: (y * a + b) * c + d is computed as y * (a c) + (b c + d).
+    Returns (model bytes, the number of ops folded into custom operators)."""
+    import numpy as np
+    from flatbuffers import flexbuffers
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = {code.encode() for code in codes}
+    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    fused = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
+    slices = {schema.BuiltinOperator.SLICE, schema.BuiltinOperator.STRIDED_SLICE}
+    folded = 0
+
+    def constant(graph, index):
+        tensor = graph.tensors[index]
+        data = model.buffers[tensor.buffer].data if tensor.buffer else None
+        if data is None or tensor.type != schema.TensorType.FLOAT32:
+            return None
+        return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f4").reshape(
+            [int(d) for d in tensor.shape] if tensor.shape is not None else [])
+
+    def add_constant(graph, array, name):
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(np.ascontiguousarray(array, dtype="<f4").tobytes(), dtype=np.uint8)
+        model.buffers.append(buffer)
+        tensor = schema.TensorT()
+        tensor.shape, tensor.type, tensor.buffer, tensor.name = [len(array)], schema.TensorType.FLOAT32, \
+            len(model.buffers) - 1, name.encode()
+        graph.tensors.append(tensor)
+        return len(graph.tensors) - 1
+
+    for graph in model.subgraphs:
+        outputs = {int(t) for t in graph.outputs}
+        dropped = []
+        for op in list(graph.operators):
+            if model.operatorCodes[op.opcodeIndex].customCode not in names or op.inputs is None or \
+                    len(op.inputs) != 3:
+                continue
+            options = flexbuffers.Loads(bytes(bytearray(op.customOptions)))
+            y = int(op.outputs[0])
+            if graph.tensors[y].type != schema.TensorType.FLOAT32:
+                continue
+            channels = int(graph.tensors[y].shape[-1])
+            scale, offset, activation, chain = np.ones(channels), np.zeros(channels), None, []
+            crop, tensor = None, y
+            while activation is None:
+                consumers = _consumers(graph.operators).get(tensor, [])
+                if tensor in outputs or len(consumers) != 1:
+                    break
+                nxt = consumers[0]
+                code = builtin.get(_code(model, nxt))
+                out = int(nxt.outputs[0])
+                if graph.tensors[out].type != schema.TensorType.FLOAT32:
+                    break
+                if _code(model, nxt) in slices and crop is None and not chain and int(nxt.inputs[0]) == tensor:
+                    kept = graph.tensors[out].shape
+                    if list(kept[:-1]) != list(graph.tensors[y].shape[:-1]) or int(kept[-1]) > channels:
+                        break  # not a crop of leading channels alone
+                    crop, tensor = nxt, out
+                    continue
+                if code in ("MUL", "ADD"):
+                    operands = [int(t) for t in nxt.inputs]
+                    if len(operands) != 2 or tensor not in operands:
+                        break
+                    other = constant(graph, operands[1 - operands.index(tensor)])
+                    width = int(graph.tensors[tensor].shape[-1])
+                    if other is None or other.size not in (1, width) or (other.ndim and other.shape[-1] != other.size):
+                        break
+                    values = np.zeros(channels) + (1.0 if code == "MUL" else 0.0)
+                    values[:width] = np.broadcast_to(other.reshape(-1).astype(np.float64), (width,))
+                    if code == "MUL":
+                        scale, offset = scale * values, offset * values
+                    else:
+                        offset = offset + values
+                    act = fused.get(getattr(nxt.builtinOptions, "fusedActivationFunction", 0), "NONE")
+                    if act != "NONE" and act not in _FUSED_ACTIVATIONS:
+                        break
+                    activation = _FUSED_ACTIVATIONS.get(act)
+                elif code in _ACTIVATION_OPS:
+                    activation = _ACTIVATION_OPS[code]
+                else:
+                    break
+                chain.append(nxt)
+                tensor = out
+            if not chain:
+                continue
+            name = (graph.tensors[tensor].name or b"").decode()
+            op.inputs = list(op.inputs) + [add_constant(graph, scale.astype(np.float32), f"{name}/post_scale"),
+                                           add_constant(graph, offset.astype(np.float32), f"{name}/post_offset")]
+            if activation is not None:
+                options["activation"] = activation
+                op.customOptions = list(flexbuffers.Dumps(options))
+            if crop is None:
+                op.outputs = [tensor]
+            else:  # op -> crop -> (folded ops): the crop now writes the last folded op's output
+                crop.outputs = [tensor]
+            dropped += chain
+            folded += len(chain)
+        graph.operators = [op for op in graph.operators if not any(op is d for d in dropped)]
+    _drop_unused_opcodes(model)
+    return _packed(model, len(content)), folded
+
+
 def _drop_unused_opcodes(model):
     used = sorted({op.opcodeIndex for graph in model.subgraphs for op in graph.operators})
     new_index = {old: new for new, old in enumerate(used)}
@@ -215,6 +329,12 @@ def calibrated_ranges(content):
     return {index: (float(t.quantization.min[0]), float(t.quantization.max[0]))
             for index, t in enumerate(graph.tensors)
             if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1}
+
+
+def calibrated_ranges_by_name(content):
+    """{tensor name: (min, max)} of the main subgraph's tensors that carry a calibrated range."""
+    graph = schema.ModelT.InitFromPackedBuf(bytearray(content), 0).subgraphs[0]
+    return {graph.tensors[index].name.decode(): r for index, r in calibrated_ranges(content).items()}
 
 
 def with_ranges(content, ranges):
@@ -318,6 +438,181 @@ def int8_custom_operators(content, codes):
             dropped |= {before, after[0]}
         graph.operators = [op for k, op in enumerate(ops) if k not in dropped]
     return _packed(model, len(content))
+
+
+def int8_custom_operators_with_ranges(content, codes, ranges):
+    """Every custom operator with a code in `codes` takes and gives int8 tensors (per
+    tensor), in the quantized model `content`: a float input from a DEQUANTIZE reads its
+    int8 source, a float output going only to a QUANTIZE writes its int8 target, a float
+    tensor between two such operators becomes int8, and where a float tensor must stay (a
+    builtin float op's input or output, a model output) a QUANTIZE or DEQUANTIZE is put in.
+    New int8 tensors get an asymmetric grid over `ranges[name]` ((min, max) by tensor
+    name, from the calibrated model); an operator meeting a float tensor without a range
+    stays float. DEQUANTIZE and QUANTIZE ops left without readers are dropped. Returns the
+    model bytes."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = {code.encode() for code in codes}
+    Q, DQ = schema.BuiltinOperator.QUANTIZE, schema.BuiltinOperator.DEQUANTIZE
+
+    def custom(op):
+        return model.operatorCodes[op.opcodeIndex].customCode in names
+
+    def int8_per_tensor(graph, index):
+        tensor = graph.tensors[index]
+        q = tensor.quantization
+        return tensor.type == schema.TensorType.INT8 and q is not None and q.scale is not None and len(q.scale) == 1
+
+    def grid(tensor, low, high):
+        low, high = min(float(low), 0.0), max(float(high), 0.0)
+        scale = (high - low) / 255.0 or 1.0
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [int(round(-128 - low / scale))]
+        tensor.type = schema.TensorType.INT8
+
+    def twin(graph, index):
+        source = graph.tensors[index]
+        tensor = schema.TensorT()
+        tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
+        tensor.buffer, tensor.name = 0, (source.name or b"") + b"_int8"
+        grid(tensor, *ranges[source.name.decode()])
+        graph.tensors.append(tensor)
+        return len(graph.tensors) - 1
+
+    def operator(builtin, version, inputs, outputs):
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = _opcode(model, builtin, version), inputs, outputs
+        return op
+
+    for graph in model.subgraphs:
+        outputs = {int(t) for t in graph.outputs}
+        ops = list(graph.operators)
+        float_ = lambda t: graph.tensors[t].type == schema.TensorType.FLOAT32  # noqa: E731
+        ranged = lambda t: (graph.tensors[t].name or b"").decode() in ranges  # noqa: E731
+        producer = {int(t): op for op in ops for t in (op.outputs if op.outputs is not None else [])}
+        consumers = _consumers(ops)
+        # Custom ops that go int8: those next to an int8 tensor (a DEQUANTIZE before, a QUANTIZE
+        # after), then those next to one that goes, with ranges for what they read and write.
+        # A lone op between float tensors stays float: int8 would only add rounding.
+        def int8_neighbour(op):
+            before, after = producer.get(int(op.inputs[0])), consumers.get(int(op.outputs[0]), [])
+            return (before is not None and _code(model, before) == DQ and int8_per_tensor(graph, int(before.inputs[0]))) \
+                or any(_code(model, a) == Q and int8_per_tensor(graph, int(a.outputs[0])) for a in after)
+
+        candidates = [op for op in ops if custom(op) and float_(int(op.inputs[0])) and float_(int(op.outputs[0]))
+                      and ranged(int(op.inputs[0])) | (producer.get(int(op.inputs[0])) is not None and
+                                                       _code(model, producer[int(op.inputs[0])]) == DQ)
+                      and ranged(int(op.outputs[0]))]
+        chosen = {id(op) for op in candidates if int8_neighbour(op)}
+        grew = True
+        while grew:
+            grew = False
+            for op in candidates:
+                if id(op) in chosen:
+                    continue
+                before = producer.get(int(op.inputs[0]))
+                linked = (before is not None and id(before) in chosen) or any(
+                    id(a) in chosen for a in consumers.get(int(op.outputs[0]), []))
+                if linked:
+                    chosen.add(id(op))
+                    grew = True
+        # Tensors between two such ops become int8 themselves.
+        for index in range(len(graph.tensors)):
+            before, after = producer.get(index), consumers.get(index, [])
+            if before is not None and id(before) in chosen and after and index not in outputs and \
+                    all(id(c) in chosen for c in after) and float_(index):
+                grid(graph.tensors[index], *ranges[graph.tensors[index].name.decode()])
+        new_ops, dropped = [], set()
+        for op in ops:
+            if id(op) not in chosen:
+                new_ops.append(op)
+                continue
+            x, y = int(op.inputs[0]), int(op.outputs[0])
+            if float_(x):
+                before = producer.get(x)
+                if before is not None and _code(model, before) == DQ and int8_per_tensor(graph, int(before.inputs[0])):
+                    op.inputs[0] = int(before.inputs[0])
+                else:
+                    q = twin(graph, x)
+                    new_ops.append(operator(Q, 1, [x], [q]))
+                    op.inputs[0] = q
+            new_ops.append(op)
+            if float_(y):
+                after = consumers.get(y, [])
+                if len(after) == 1 and y not in outputs and _code(model, after[0]) == Q and \
+                        int8_per_tensor(graph, int(after[0].outputs[0])):
+                    op.outputs[0] = int(after[0].outputs[0])
+                    dropped.add(id(after[0]))
+                else:
+                    q = twin(graph, y)
+                    op.outputs[0] = q
+                    new_ops.append(operator(DQ, 2, [q], [y]))
+        new_ops = [op for op in new_ops if id(op) not in dropped]
+        read = {int(t) for op in new_ops for t in (op.inputs if op.inputs is not None else [])} | outputs
+        graph.operators = [op for op in new_ops if not (_code(model, op) == DQ and int(op.outputs[0]) not in read)]
+    _drop_unused_opcodes(model)
+    return _packed(model, len(content))
+
+
+def int8_pass_through(content):
+    """Ops that only move values (CONCATENATION, PAD, RESHAPE, SLICE, STRIDED_SLICE) left in
+    float between a DEQUANTIZE and a QUANTIZE run on the int8 tensors instead, where all
+    their data inputs share one scale and zero point: the output takes that grid, so every
+    value passes unchanged; the DEQUANTIZE and QUANTIZE ops go. Such ops sit between the
+    custom operators (a growing WHT1D's window copies and crop). Returns the model bytes."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    B = schema.BuiltinOperator
+    moving = {B.CONCATENATION: None, B.PAD: 1, B.RESHAPE: 1, B.SLICE: 1, B.STRIDED_SLICE: 1}
+    for graph in model.subgraphs:
+        outputs = {int(t) for t in graph.outputs}
+        ops = list(graph.operators)
+        producer = {int(t): op for op in ops for t in (op.outputs if op.outputs is not None else [])}
+        consumers = _consumers(ops)
+        gone = set()
+        for op in ops:
+            code = _code(model, op)
+            if code not in moving or graph.tensors[int(op.outputs[0])].type != schema.TensorType.FLOAT32:
+                continue
+            y = int(op.outputs[0])
+            after = consumers.get(y, [])
+            if y in outputs or len(after) != 1 or _code(model, after[0]) != B.QUANTIZE:
+                continue
+            data = list(range(len(op.inputs))) if moving[code] is None else [0]
+            sources = []
+            for position in data:
+                before = producer.get(int(op.inputs[position]))
+                if before is None or _code(model, before) != B.DEQUANTIZE:
+                    break
+                sources.append(int(before.inputs[0]))
+            grids = {(tuple(graph.tensors[t].quantization.scale or []), tuple(graph.tensors[t].quantization.zeroPoint
+                                                                              or [])) for t in sources}
+            if len(sources) != len(data) or len(grids) != 1 or len(next(iter(grids))[0]) != 1 or \
+                    any(graph.tensors[t].type != schema.TensorType.INT8 for t in sources):
+                continue
+            target = int(after[0].outputs[0])
+            q = graph.tensors[target].quantization
+            q.scale, q.zeroPoint = list(graph.tensors[sources[0]].quantization.scale), \
+                list(graph.tensors[sources[0]].quantization.zeroPoint)
+            q.min = q.max = None
+            for position, source in zip(data, sources):
+                op.inputs[position] = source
+            op.outputs[0] = target
+            gone.add(id(after[0]))
+        read = {int(t) for op in ops if id(op) not in gone for t in (op.inputs if op.inputs is not None else [])}
+        graph.operators = [op for op in ops if id(op) not in gone and not (
+            _code(model, op) == B.DEQUANTIZE and int(op.outputs[0]) not in read | outputs)]
+    _drop_unused_opcodes(model)
+    return _packed(model, len(content))
+
+
+def _opcode(model, builtin, version):
+    """The index of builtin operator `builtin`'s code in `model`, added if missing."""
+    for index, oc in enumerate(model.operatorCodes):
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+            return index
+    oc = schema.OperatorCodeT()
+    oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), version
+    model.operatorCodes.append(oc)
+    return len(model.operatorCodes) - 1
 
 
 def _packed(model, size):
