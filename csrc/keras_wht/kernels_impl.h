@@ -40,13 +40,16 @@ struct Impl {
   static constexpr int W = V::kWidth;
 
   // Parameters of vector k of position p in a group: scale at
-  // scale + p * stride + k * k_stride, threshold likewise.
+  // scale + p * stride + k * k_stride, threshold likewise. The epilogue's channel of that
+  // vector's first lane: c0 + p * c_stride + k * c_k_stride (2-D: lanes are channels; 1-D:
+  // positions are vectors of channels).
   struct Params {
     const float* scale;
     const float* threshold;
     int64_t stride;
     int64_t k_stride;
     float norm;
+    int64_t c0 = 0, c_stride = 0, c_k_stride = 0;
   };
 
   static inline void Butterfly(T& a, T& b) {
@@ -99,54 +102,64 @@ struct Impl {
     return V::CopySign(V::Mul(tanh_a, shrunk), z);
   }
 
-  // Where position p of a group lives: base + (p >> bits) * row + (p % 2**bits) * col.
-  // A tile of an NHWC tensor: bits = log2(block_w), row = width * channels, col =
-  // channels. A scratch buffer, or a block of a 1-D row: bits = L, col = floats per position.
+  // Where position p of a group lives: base + (p >> bits) * row + (p % 2**bits) * col,
+  // in elements of type E (float, or int8 for an int8 tensor). A tile of an NHWC tensor:
+  // bits = log2(block_w), row = width * channels, col = channels. A scratch buffer, or a
+  // block of a 1-D row: bits = L, col = elements per position.
+  template <class E>
   struct Layout {
-    float* base;
+    E* base;
     int64_t row, col;
     int bits;
-    inline float* At(int64_t p) const {
+    inline E* At(int64_t p) const {
       return base + (p >> bits) * row + (p & ((int64_t{1} << bits) - 1)) * col;
     }
     // Whether all of 2**L positions lie in one row: then At(p) = base + p * col.
     inline bool Linear(int L) const { return base == nullptr || bits >= L; }
   };
+  using FloatLayout = Layout<float>;
 
   // Addresses of the R positions j + i * S of a pass. Linear layouts: computed as
   // needed (one stride); tiles of a tensor: looked up once per j for all K vectors.
-  template <int R>
+  template <int R, class E>
   struct LinearAt {
-    float* first;
+    E* first;
     int64_t step;
-    LinearAt(const Layout& l, int64_t j, int64_t S) : first(l.base ? l.base + j * l.col : nullptr), step(S * l.col) {}
-    inline float* operator[](int i) const { return first + i * step; }
+    LinearAt(const Layout<E>& l, int64_t j, int64_t S)
+        : first(l.base ? l.base + j * l.col : nullptr), step(S * l.col) {}
+    inline E* operator[](int i) const { return first + i * step; }
   };
-  template <int R>
+  template <int R, class E>
   struct TableAt {
-    float* at[R];
-    TableAt(const Layout& l, int64_t j, int64_t S) {
+    E* at[R];
+    TableAt(const Layout<E>& l, int64_t j, int64_t S) {
       KERAS_WHT_UNROLL
       for (int i = 0; i < R; ++i) at[i] = l.base ? l.At(j + i * S) : nullptr;
     }
-    inline float* operator[](int i) const { return at[i]; }
+    inline E* operator[](int i) const { return at[i]; }
   };
 
   // One pass over g positions of K vectors each, from `from` into `to` (possibly the
   // same memory): the butterfly stages of strides S, 2S, ..., (R/2)S and q in-register
-  // stages. Adds `add` (the residual, laid out like `to`) when its base is set.
-  template <int R, bool kLinear, bool kFused>
-  static void Pass(const Layout from, const Layout to, const Layout add, int64_t g, int K, int64_t S, int q,
-                   const Params& prm) {
-    using At = typename std::conditional<kLinear, LinearAt<R>, TableAt<R>>::type;
+  // stages. Adds `add` (the residual, laid out like `to`) when its base is set. Reads
+  // int8 elements as real values; with kFinish (the last pass), stores through the
+  // epilogue (and requantizes to int8).
+  template <int R, bool kLinear, bool kFused, bool kFinish, class In, class Out, class Add>
+  static void Pass(const Layout<In> from, const Layout<Out> to, const Layout<Add> add, int64_t g, int K, int64_t S,
+                   int q, const Params& prm, const PackedView& pk) {
+    using SrcAt = typename std::conditional<kLinear, LinearAt<R, In>, TableAt<R, In>>::type;
+    using DstAt = typename std::conditional<kLinear, LinearAt<R, Out>, TableAt<R, Out>>::type;
+    using AddAt = typename std::conditional<kLinear, LinearAt<R, Add>, TableAt<R, Add>>::type;
     const T norm = V::Set(prm.norm);
     for (int64_t base = 0; base < g; base += S * R)
       for (int64_t j = base; j < base + S; ++j) {
-        const At src(from, j, S), dst(to, j, S), res(add, j, S);
+        const SrcAt src(from, j, S);
+        const DstAt dst(to, j, S);
+        const AddAt res(add, j, S);
         for (int k = 0; k < K; ++k) {
           T r[R];
           KERAS_WHT_UNROLL
-          for (int i = 0; i < R; ++i) r[i] = InRegister(V::Load(src[i] + k * W), q);
+          for (int i = 0; i < R; ++i) r[i] = InRegister(Real<V>(src[i] + k * W, pk), q);
           Radix<R>(r);
           if constexpr (kFused) {
             const int64_t at = j * prm.stride + k * prm.k_stride, step = S * prm.stride;
@@ -160,65 +173,136 @@ struct Impl {
           }
           if (add.base) {
             KERAS_WHT_UNROLL
-            for (int i = 0; i < R; ++i) r[i] = V::Add(r[i], V::Load(res[i] + k * W));
+            for (int i = 0; i < R; ++i) r[i] = V::Add(r[i], Real<V>(res[i] + k * W, pk));
           }
-          KERAS_WHT_UNROLL
-          for (int i = 0; i < R; ++i) V::Store(dst[i] + k * W, r[i]);
+          if constexpr (kFinish) {
+            const int64_t c = prm.c0 + j * prm.c_stride + k * prm.c_k_stride, c_step = S * prm.c_stride;
+            KERAS_WHT_UNROLL
+            for (int i = 0; i < R; ++i) Put<V>(dst[i] + k * W, r[i], c + i * c_step, pk);
+          } else {
+            static_assert(std::is_same<Out, float>::value, "only the last pass writes int8");
+            KERAS_WHT_UNROLL
+            for (int i = 0; i < R; ++i) V::Store(dst[i] + k * W, r[i]);
+          }
         }
       }
   }
 
   // A pass of `stages` (0 to kMaxStages) butterfly stages, with addresses by stride where
   // the layouts allow. kFused: the stages, the threshold, the stages again.
-  template <bool kFused, bool kLinear>
-  static void PassOfLayout(int stages, const Layout& from, const Layout& to, const Layout& add, int64_t g, int K,
-                           int64_t S, int q, const Params& prm) {
+  template <bool kFused, bool kFinish, bool kLinear, class In, class Out, class Add>
+  static void PassOfLayout(int stages, const Layout<In>& from, const Layout<Out>& to, const Layout<Add>& add, int64_t g,
+                           int K, int64_t S, int q, const Params& prm, const PackedView& pk) {
     switch (stages) {
-      case 0: return Pass<1, kLinear, kFused>(from, to, add, g, K, S, q, prm);
-      case 1: return Pass<2, kLinear, kFused>(from, to, add, g, K, S, q, prm);
-      case 2: return Pass<4, kLinear, kFused>(from, to, add, g, K, S, q, prm);
-      case 3: return Pass<8, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+      case 0: return Pass<1, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 1: return Pass<2, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 2: return Pass<4, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 3: return Pass<8, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
       default:
-        if constexpr (kMaxStages >= 4) return Pass<16, kLinear, kFused>(from, to, add, g, K, S, q, prm);
+        return;  // never: passes have at most kMaxStages <= 3 stages
     }
   }
 
-  template <bool kFused = false>
-  static void PassOf(int stages, const Layout& from, const Layout& to, const Layout& add, int L, int K,
-                     int64_t S, int q, const Params& prm) {
+  // kFinish passes store through the epilogue only where there is one (or int8 to write).
+  template <bool kFused, bool kFinish, class In, class Out, class Add>
+  static void PassOf(int stages, const Layout<In>& from, const Layout<Out>& to, const Layout<Add>& add, int L, int K,
+                     int64_t S, int q, const Params& prm, const PackedView& pk) {
+    constexpr bool kInt8Out = std::is_same<Out, int8_t>::value;
+    if constexpr (kFinish && !kInt8Out) {
+      if (!pk.HasEpilogue()) return PassOf<kFused, false>(stages, from, to, add, L, K, S, q, prm, pk);
+    }
     const int64_t g = int64_t{1} << L;
     if (from.Linear(L) && to.Linear(L) && add.Linear(L))
-      return PassOfLayout<kFused, true>(stages, from, to, add, g, K, S, q, prm);
-    return PassOfLayout<kFused, false>(stages, from, to, add, g, K, S, q, prm);
+      return PassOfLayout<kFused, kFinish, true>(stages, from, to, add, g, K, S, q, prm, pk);
+    return PassOfLayout<kFused, kFinish, false>(stages, from, to, add, g, K, S, q, prm, pk);
   }
 
   // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
-  // to dst (+ add), through `scratch` (2**L * K * W floats). The butterfly stages
-  // commute, so they run in passes of up to kMaxStages stages held in registers (the
-  // first with the q in-register stages): forward passes 0 .. P-2, then pass P-1 fused
-  // with the threshold and its own inverse, then the inverse passes P-2 .. 0, the last
-  // writing dst.
-  static void Group(const Layout& src, const Layout& dst, const Layout& add, int L, int K, int q,
-                    const Params& prm, float* scratch) {
-    const Layout none = {nullptr, 0, 0, 0};
-    const Layout buf = {scratch, 0, int64_t{K} * W, L};
-    const int passes = L == 0 ? 1 : (L + kMaxStages - 1) / kMaxStages;
-    if (passes == 1) return PassOf<true>(L, src, dst, add, L, K, 1, q, prm);
-    int bit = 0;
-    for (int n = 0; n < passes - 1; ++n) {
-      PassOf(PassStages(L, passes, n), n == 0 ? src : buf, buf, none, L, K, int64_t{1} << bit, n == 0 ? q : 0, prm);
-      bit += PassStages(L, passes, n);
+  // to dst (+ add), through `scratch` (2**L * K * W floats), the epilogue applied as dst
+  // is written. The butterfly stages commute, so they run in passes of up to kMaxStages
+  // stages held in registers (the first with the q in-register stages): forward passes
+  // 0 .. P-2, then pass P-1 fused with the threshold and its own inverse, then the
+  // inverse passes P-2 .. 0, the last writing dst. Passes 0 .. P-2 change only the low B
+  // bits of a position, so they run block by block of 2**B positions, each block going
+  // through all of them while it is in the L1 cache; only the fused pass spans the group.
+  template <class In, class Out, class Add>
+  static void Group(const Layout<In>& src, const Layout<Out>& dst, const Layout<Add>& add, int L, int K, int q,
+                    const Params& prm, const PackedView& pk, float* scratch) {
+    if (L <= kMaxStages) return PassOf<true, true>(L, src, dst, add, L, K, 1, q, prm, pk);
+    if constexpr (kSinglePassStages >= 4) {
+      if (L == 4) return SinglePass16(src, dst, add, K, q, prm, pk);
     }
-    PassOf<true>(PassStages(L, passes, passes - 1), buf, buf, none, L, K, int64_t{1} << bit, 0, prm);
-    for (int n = passes - 2; n >= 0; --n) {
-      bit -= PassStages(L, passes, n);
-      PassOf(PassStages(L, passes, n), buf, n == 0 ? dst : buf, n == 0 ? add : none, L, K, int64_t{1} << bit,
-             n == 0 ? q : 0, prm);
+    const int B = L - kFusedStages;  // the bits of the plain passes
+    const int passes = (B + kMaxStages - 1) / kMaxStages;
+    const FloatLayout fnone = {nullptr, 0, 0, 0};
+    const FloatLayout buf = {scratch, 0, int64_t{K} * W, L};
+    for (int64_t first = 0; first < (int64_t{1} << L); first += int64_t{1} << B) {
+      const Layout<In> from = Sub(src, first);
+      const FloatLayout to = Sub(buf, first);
+      int bit = 0;
+      for (int n = 0; n < passes; ++n) {
+        if (n == 0)
+          PassOf<false, false>(PassStages(B, passes, n), from, to, Layout<Add>{nullptr, 0, 0, 0}, B, K,
+                               int64_t{1} << bit, q, prm, pk);
+        else
+          PassOf<false, false>(PassStages(B, passes, n), to, to, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
+        bit += PassStages(B, passes, n);
+      }
+    }
+    PassOf<true, false>(kFusedStages, buf, buf, fnone, L, K, int64_t{1} << B, 0, prm, pk);
+    for (int64_t first = 0; first < (int64_t{1} << L); first += int64_t{1} << B) {
+      const FloatLayout from = Sub(buf, first);
+      // The epilogue's channels of these positions (1-D: they advance with the position).
+      Params block = prm;
+      block.c0 += first * prm.c_stride;
+      int bit = B;
+      for (int n = passes - 1; n >= 0; --n) {
+        bit -= PassStages(B, passes, n);
+        if (n == 0)
+          PassOf<false, true>(PassStages(B, passes, n), from, Sub(dst, first), Sub(add, first), B, K,
+                              int64_t{1} << bit, q, block, pk);
+        else
+          PassOf<false, false>(PassStages(B, passes, n), from, from, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
+      }
     }
   }
 
-  // The most butterfly stages one pass holds in registers (simd.h).
+  // A group of 2**4 positions in one pass of 2**4 vectors (kSinglePassStages): kept out of
+  // PassOfLayout, whose other passes ran up to 1.4x slower with it there.
+  template <class In, class Out, class Add>
+  static void SinglePass16(const Layout<In>& src, const Layout<Out>& dst, const Layout<Add>& add, int K, int q,
+                           const Params& prm, const PackedView& pk) {
+    constexpr bool kInt8Out = std::is_same<Out, int8_t>::value;
+    const bool linear = src.Linear(4) && dst.Linear(4) && add.Linear(4);
+    const bool finish = kInt8Out || pk.HasEpilogue();
+    if (linear && finish) return Pass<16, true, true, true>(src, dst, add, 16, K, 1, q, prm, pk);
+    if (!linear && finish) return Pass<16, false, true, true>(src, dst, add, 16, K, 1, q, prm, pk);
+    if constexpr (!kInt8Out) {
+      if (linear) return Pass<16, true, true, false>(src, dst, add, 16, K, 1, q, prm, pk);
+      return Pass<16, false, true, false>(src, dst, add, 16, K, 1, q, prm, pk);
+    }
+  }
+
+  // The positions first, first + 1, ... of a layout (first a multiple of the block's 2**B
+  // positions), as a layout of their own.
+  template <class E>
+  static Layout<E> Sub(const Layout<E>& l, int64_t first) {
+    return l.base ? Layout<E>{l.At(first), l.row, l.col, l.bits} : l;
+  }
+
+  // The most butterfly stages one pass holds in registers (simd.h), and in a group done
+  // in one pass; a group of more stages has its threshold in a pass of kMaxStages.
+  template <class U, class = void>
+  struct SinglePass {
+    static constexpr int value = U::kMaxStages;
+  };
+  template <class U>
+  struct SinglePass<U, decltype(void(U::kSinglePassStages))> {
+    static constexpr int value = U::kSinglePassStages;
+  };
   static constexpr int kMaxStages = V::kMaxStages;
+  static constexpr int kSinglePassStages = SinglePass<V>::value;
+  static constexpr int kFusedStages = kMaxStages;
 
   // Stages of pass n when L stages are split into `passes` passes as evenly as possible.
   static int PassStages(int L, int passes, int n) { return L / passes + (n < L % passes ? 1 : 0); }
@@ -226,15 +310,20 @@ struct Impl {
   // Stages first .. first + stages - 1 (strides 2**first ... positions) and q in-register
   // stages over g positions of one vector, in place, in passes of up to `most` stages.
   template <bool kLinear>
-  static void Stages(const Layout& l, int64_t g, int first, int stages, int q, int most) {
-    const Layout none = {nullptr, 0, 0, 0};
-    const Params unused = {nullptr, nullptr, 0, 0, 1.0f};
+  static void Stages(const FloatLayout& l, int64_t g, int first, int stages, int q, int most) {
+    const FloatLayout none = {nullptr, 0, 0, 0};
     const int passes = stages == 0 ? 1 : (stages + most - 1) / most;
     for (int n = 0, bit = first; n < passes; ++n) {
       const int k = PassStages(stages, passes, n);
-      PassOfLayout<false, kLinear>(k, l, l, none, g, 1, int64_t{1} << bit, n == 0 ? q : 0, unused);
+      PassOfLayout<false, false, kLinear>(k, l, l, none, g, 1, int64_t{1} << bit, n == 0 ? q : 0, Unused(), NoView());
       bit += k;
     }
+  }
+
+  // The transform alone (Fwht) has no parameters.
+  static Params Unused() { return {nullptr, nullptr, 0, 0, 1.0f}; }
+  static PackedView NoView() {
+    return {nullptr, nullptr, 1.0f, nullptr, nullptr, Activation::kNone, 1.0f, 0.0f, 1.0f, 0.0f};
   }
 
   // Fwht's blocking, so that the passes after the first find their data in the caches:
@@ -252,14 +341,13 @@ struct Impl {
   // The unnormalised WHT of rows of n floats, in place.
   static void Fwht(float* data, int64_t rows, int n) {
     if (n < W) {  // several rows' worth of lanes would mix; go one row at a time through a copy
-      const Layout none = {nullptr, 0, 0, 0};
-      const Params unused = {nullptr, nullptr, 0, 0, 1.0f};
+      const FloatLayout none = {nullptr, 0, 0, 0};
       for (int64_t row = 0; row < rows; ++row) {
         float* v = data + row * n;
         float buffer[W > 1 ? W : 1] = {};
         for (int i = 0; i < n; ++i) buffer[i] = v[i];
-        const Layout b = {buffer, 0, W, 0};
-        Pass<1, true, false>(b, b, none, 1, 1, 1, Log2(n), unused);
+        const FloatLayout b = {buffer, 0, W, 0};
+        Pass<1, true, false, false>(b, b, none, 1, 1, 1, Log2(n), Unused(), NoView());
         for (int i = 0; i < n; ++i) v[i] = buffer[i];
       }
       return;
@@ -269,7 +357,7 @@ struct Impl {
       const int64_t batch = kL1Floats / n;
       for (int64_t row = 0; row < rows; row += batch) {
         const int64_t count = rows - row < batch ? rows - row : batch;
-        const Layout l = {data + row * n, 0, W, 62};
+        const FloatLayout l = {data + row * n, 0, W, 62};
         Stages<true>(l, count << L, 0, L, q, kMaxStages);
       }
       return;
@@ -281,9 +369,9 @@ struct Impl {
     for (int64_t row = 0; row < rows; ++row) {
       float* v = data + row * n;
       for (int64_t c = 0; c < n; c += kL1Floats)
-        Stages<true>(Layout{v + c, 0, W, 62}, int64_t{1} << low, 0, low, q, kMaxStages);
+        Stages<true>(FloatLayout{v + c, 0, W, 62}, int64_t{1} << low, 0, low, q, kMaxStages);
       for (int64_t c = 0; c < (int64_t{1} << low); c += strip)
-        Stages<false>(Layout{v + c * W, kL1Floats, W, strip_bits}, strip << high, strip_bits, high, 0,
+        Stages<false>(FloatLayout{v + c * W, kL1Floats, W, strip_bits}, strip << high, strip_bits, high, 0,
                       kStridedStages < kMaxStages ? kStridedStages : kMaxStages);
     }
   }
@@ -347,53 +435,61 @@ struct Impl {
     for (; c < n; ++c) dst[c] = Real<VecScalar>(src + c, pk);
   }
 
-  // Float rows whose length is a whole number of blocks and vectors go straight from the
-  // input to the output (the epilogue, if any, then runs on the output row while it is in
-  // the cache); the others, and int8 rows, through a zero-padded float copy, which a
-  // channel shrink makes from the input row's group means.
+  // pk without its epilogue: for transforms into a buffer that Finish() then writes out.
+  static PackedView WithoutEpilogue(PackedView pk) {
+    pk.post_scale = pk.post_offset = nullptr;
+    pk.activation = Activation::kNone;
+    return pk;
+  }
+
+  // Rows whose length is a whole number of blocks and vectors go straight from the input
+  // to the output (the first pass reading it, the last writing through the epilogue); the
+  // others through a zero-padded float copy, which a channel shrink makes from the input
+  // row's group means.
   template <class In, class Out>
   static void Run1D(const Wht1DShape& s, const PackedView& pk, const In* in, Out* out, int64_t begin,
                     int64_t end, float* scratch) {
-    constexpr bool kFloat = std::is_same<In, float>::value && std::is_same<Out, float>::value;
     const int64_t C = s.channels, C_in = s.InChannels(), shrink = s.Group();
     const int b = s.block;
     const int lanes = b < W ? b : W;   // in-register part of a block
     const int64_t group = b / lanes;   // vectors per block (1 when blocks fit in a vector)
     const int64_t padded = (C + b - 1) / b * b;
     const int64_t vectors = (padded + W - 1) / W;
-    const bool direct = kFloat && vectors * W == C && C_in == C;
+    const bool direct = vectors * W == C && C_in == C;
     const int L = Log2(group), q = Log2(lanes);
-    const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm};
+    const PackedView plain = WithoutEpilogue(pk);
     const float mean = 1.0f / static_cast<float>(shrink);
     float* staging = scratch + group * W;
     for (int64_t row = begin; row < end; ++row) {
-      const In* x = in + row * C_in;
+      In* x = const_cast<In*>(in) + row * C_in;
       Out* y = out + row * C;
-      if (!direct) {
-        if (shrink > 1) {
-          for (int64_t c = 0; c < C; ++c) {
-            float sum = 0.0f;
-            for (int64_t k = 0; k < shrink; ++k) sum += Real<VecScalar>(x + c * shrink + k, pk);
-            staging[c] = sum * mean;
-          }
-        } else {
-          Widen(staging, x, C, pk);
+      if (direct) {
+        for (int64_t at = 0; at < vectors; at += group) {
+          // Position p of this block holds channels (at + p) * W ...: the epilogue's.
+          const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm, at * W, W, 0};
+          const Layout<In> src = {x + at * W, 0, W, L};
+          const Layout<Out> dst = {y + at * W, 0, W, L};
+          const Layout<In> add = {s.residual ? x + at * W : nullptr, 0, W, L};
+          Group(src, dst, add, L, 1, q, prm, pk, scratch);
         }
-        for (int64_t c = C; c < vectors * W; ++c) staging[c] = 0.0f;
+        continue;
       }
+      if (shrink > 1) {
+        for (int64_t c = 0; c < C; ++c) {
+          float sum = 0.0f;
+          for (int64_t k = 0; k < shrink; ++k) sum += Real<VecScalar>(x + c * shrink + k, pk);
+          staging[c] = sum * mean;
+        }
+      } else {
+        Widen(staging, x, C, pk);
+      }
+      for (int64_t c = C; c < vectors * W; ++c) staging[c] = 0.0f;
+      const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm};
       for (int64_t at = 0; at < vectors; at += group) {
-        float* xf = direct ? reinterpret_cast<float*>(const_cast<In*>(x)) : staging;
-        float* yf = direct ? reinterpret_cast<float*>(y) : staging;
-        const Layout src = {xf + at * W, 0, W, L};
-        const Layout dst = {yf + at * W, 0, W, L};
-        const Layout add = {direct && s.residual ? xf + at * W : nullptr, 0, W, L};
-        Group(src, dst, add, L, 1, q, prm, scratch);
+        const FloatLayout buf = {staging + at * W, 0, W, L};
+        Group(buf, buf, FloatLayout{nullptr, 0, 0, 0}, L, 1, q, prm, plain, scratch);
       }
-      if (!direct)
-        Finish(y, staging, s.residual ? x : static_cast<const In*>(nullptr), C, 0, pk);
-      else if (pk.HasEpilogue())
-        Finish(reinterpret_cast<float*>(y), reinterpret_cast<const float*>(y), static_cast<const float*>(nullptr), C,
-               0, pk);
+      Finish(y, staging, s.residual ? x : static_cast<const In*>(nullptr), C, 0, pk);
     }
   }
 
@@ -441,37 +537,31 @@ struct Impl {
   template <class In, class Out>
   static void Run2D(const Wht2DShape& s, const PackedView& pk, const In* in, Out* out, int64_t begin,
                     int64_t end, float* scratch) {
-    constexpr bool kFloat = std::is_same<In, float>::value && std::is_same<Out, float>::value;
     const int64_t H = s.height, Wd = s.width, C = s.channels;
     const int bh = s.block_h, bw = s.block_w;
     const int64_t E = ChannelChunk(s, W), padded_c = (C + E - 1) / E * E;
     const int L = Log2(int64_t{bh} * bw), bits_w = Log2(bw), K = static_cast<int>(E / W);
+    const PackedView plain = WithoutEpilogue(pk);
     // Small tiles: ask for the next item's lines now (its positions lie a row of channels
     // apart, a pattern the hardware prefetchers miss); a large tile's would evict this one's.
     const bool prefetch = (int64_t{bh} * bw) * E <= 4096;
     for (int64_t item = begin; item < end; ++item) {
       const TileItem t = Decode(s, item, E);
-      const Params prm = s.per_channel ? Params{pk.scale + t.c0, pk.threshold + t.c0, padded_c, W, pk.out_norm}
-                                       : Params{pk.scale, pk.threshold, W, 0, pk.out_norm};
+      // Lanes are channels: vector k of a position holds channels c0 + k * W ...
+      const Params prm = s.per_channel
+                             ? Params{pk.scale + t.c0, pk.threshold + t.c0, padded_c, W, pk.out_norm, t.c0, 0, W}
+                             : Params{pk.scale, pk.threshold, W, 0, pk.out_norm, t.c0, 0, W};
       if (prefetch && item + 1 < end) Prefetch(s, in, out, Decode(s, item + 1, E));
-      if (kFloat && t.width == E && t.h0 + bh <= H && t.w0 + bw <= Wd) {
-        float* from = reinterpret_cast<float*>(const_cast<In*>(in)) + t.corner;
-        float* to = reinterpret_cast<float*>(out) + t.corner;
-        const Layout src = {from, Wd * C, C, bits_w};
-        const Layout dst = {to, Wd * C, C, bits_w};
-        const Layout add = {s.residual ? src.base : nullptr, Wd * C, C, bits_w};
-        Group(src, dst, add, L, K, 0, prm, scratch);
-        if (pk.HasEpilogue())  // on the tile just written, still in the cache
-          for (int i = 0; i < bh; ++i)
-            for (int j = 0; j < bw; ++j) {
-              float* at = to + (int64_t{i} * Wd + j) * C;
-              Finish(at, at, static_cast<const float*>(nullptr), E, t.c0, pk);
-            }
+      if (t.width == E && t.h0 + bh <= H && t.w0 + bw <= Wd) {
+        const Layout<In> src = {const_cast<In*>(in) + t.corner, Wd * C, C, bits_w};
+        const Layout<Out> dst = {out + t.corner, Wd * C, C, bits_w};
+        const Layout<In> add = {s.residual ? src.base : nullptr, Wd * C, C, bits_w};
+        Group(src, dst, add, L, K, 0, prm, pk, scratch);
         continue;
       }
-      // int8 tiles, edge tiles and partial chunks: a zero-padded float copy in `scratch`,
-      // transformed in place.
-      const Layout buf = {scratch, 0, E, L};
+      // Edge tiles and partial chunks: a zero-padded float copy in `scratch`, transformed
+      // in place, then written out through the epilogue.
+      const FloatLayout buf = {scratch, 0, E, L};
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
           float* to = buf.At(int64_t{i} * bw + j);
@@ -482,7 +572,7 @@ struct Impl {
           }
           for (; c < E; ++c) to[c] = 0.0f;
         }
-      Group(buf, buf, Layout{nullptr, 0, 0, 0}, L, K, 0, prm, scratch);
+      Group(buf, buf, FloatLayout{nullptr, 0, 0, 0}, L, K, 0, prm, plain, scratch);
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
           if (t.h0 + i >= H || t.w0 + j >= Wd) continue;

@@ -12,6 +12,8 @@
 //   MaxOr(x, c) max(x, c), but x where x is NaN (NaN propagates like TensorFlow's ops)
 //   MinOr(x, c) likewise min(x, c)
 //   kMaxStages  butterfly stages one pass holds in registers (2**kMaxStages vectors)
+//   kSinglePassStages  the same, where the whole group fits in one pass (optional;
+//               kMaxStages where absent)
 //   LoadInt8(p)     kWidth int8 values as floats (exact)
 //   StoreInt8(p, x) x clamped to [-128, 127] (NaN to -128), rounded to nearest (ties to
 //                   even), stored as kWidth int8 values
@@ -121,8 +123,12 @@ namespace keras_wht {
 struct VecAvx512 {
   using T = __m512;
   static constexpr int kWidth = 16;
-  // 2**4 vectors: AVX-512 has 32 registers.
-  static constexpr int kMaxStages = 4;
+  // 2**3 vectors a pass, or 2**4 for a group done in one pass (threshold included): AVX-512
+  // has 32 registers, but passes of 2**4 spilled and measured up to 1.5x slower (a 64x64
+  // tile, an 8x8 one) than passes of 2**3, while a 4x4 tile in one pass ran 1.4x faster
+  // than in two.
+  static constexpr int kMaxStages = 3;
+  static constexpr int kSinglePassStages = 4;
   static inline T Load(const float* p) { return _mm512_loadu_ps(p); }
   static inline void Store(float* p, T x) { _mm512_storeu_ps(p, x); }
   static inline T Set(float v) { return _mm512_set1_ps(v); }
