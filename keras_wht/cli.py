@@ -314,7 +314,7 @@ def build_parser():
             q.add_argument("--input-size", type=int, action="append", help="square input size (repeatable; "
                            "default 32 and 224)")
             q.add_argument("--repeats", type=int, default=20, help="timed calls per model (default 20)")
-        q.add_argument("--paths", default=None, help="comma-separated: keras, function, builtin, custom, int8 "
+        q.add_argument("--paths", default=None, help="comma-separated: keras, function, builtin, custom, int8, int8-custom "
                        "(default: all this installation runs)")
         q.add_argument("--threads", default="1", help="comma-separated TFLite thread counts (default 1), e.g. 1,2,4")
         q.add_argument("--schedule", choices=["warm", "cold"], default="warm",

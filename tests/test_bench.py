@@ -17,7 +17,7 @@ from keras_wht.layers import WHT2D
 from keras_wht.tflite.runtime import custom_ops
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TINY_PATHS = ("keras", "function", "builtin", "custom", "int8")
+TINY_PATHS = ("keras", "function", "builtin", "custom", "int8", "int8-custom")
 
 
 def assert_png(path):
@@ -54,7 +54,8 @@ def test_layers_report_has_a_row_per_case_model_path_and_thread_count(layers_run
     for case, _, factories in layers.cases("tiny"):
         for model in factories:
             expected |= {(case, model, path, None) for path in ("keras", "function")}
-            expected |= {(case, model, path, t) for path in ("builtin", "custom", "int8") for t in (1, 2)}
+            expected |= {(case, model, path, t) for path in ("builtin", "custom", "int8", "int8-custom")
+                         for t in (1, 2)}
     got = [(r["case"], r["model"], r["path"], None if r["path"] in ("keras", "function") else r["threads"])
            for r in doc["rows"]]
     assert len(got) == len(set(got)) and set(got) == expected
@@ -81,7 +82,7 @@ def test_layers_report_sizes_parameters_and_memory(layers_run):
         # one native op and two parameter tensors, against the builtin lowering's matrices
         assert rows[case, model, "custom", 1]["bytes"] < rows[case, model, "builtin", 1]["bytes"]
     for (_, _, path, threads), row in rows.items():
-        measured = path in ("builtin", "custom", "int8") and threads == 1
+        measured = path in paths.TFLITE_PATHS and threads == 1
         assert (row["peak_mb"] is not None) == measured and (row["bytes"] is not None) == (path not in ("keras", "function"))
         if measured:
             assert 10 < row["peak_mb"] < 4000
@@ -118,7 +119,7 @@ def test_models_bench_on_json_stdout(capsys):
     (["layers", "--threads", "0"], "`--threads` must list integers of at least 1, got '0'"),
     (["layers", "--threads", "1,x"], "`--threads` must be a comma-separated list of integers, got '1,x'"),
     (["layers", "--paths", "builtin,gpu"], "`paths` must be a non-empty list of keras, function, builtin, custom, "
-                                           "int8; got builtin, gpu"),
+                                           "int8, int8-custom; got builtin, gpu"),
     (["layers", "--repeats", "0"], "`--repeats` must be at least 1, got 0"),
     (["layers", "--batch", "0"], "`--batch` must be at least 1, got 0"),
     (["models", "--model", "vgg16", "--paths", "builtin"], "Unknown model 'vgg16'; the models are: mobilenet_v2"),
@@ -147,7 +148,9 @@ def test_custom_path_without_kernels_says_what_to_install(monkeypatch):
     monkeypatch.setattr(custom_ops, "available", lambda: False)
     with pytest.raises(custom_ops.CustomOpsUnavailable, match="install g\\+\\+ and libflatbuffers-dev"):
         paths.check(["builtin", "custom"])
-    assert "custom" not in paths.default_paths()
+    with pytest.raises(custom_ops.CustomOpsUnavailable, match="the 'int8-custom' path\\(s\\) need"):
+        paths.check(["int8", "int8-custom"])
+    assert paths.default_paths() == ("keras", "function", "builtin", "int8")
 
 
 def test_interleaved_calls_each_model_in_turn_and_counts_repeats():

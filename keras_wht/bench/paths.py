@@ -4,7 +4,12 @@
 - "function": the same call traced once into a `tf.function` graph;
 - "builtin": TFLite with builtin operators only (what every runtime runs, with XNNPACK);
 - "custom": TFLite with each WHT layer as one native op (keras-wht's kernels);
-- "int8": TFLite post-training int8, with the native ops when the kernels are built.
+- "int8": TFLite post-training int8 with builtin operators only (each WHT layer's ops in
+  float between a DEQUANTIZE and a QUANTIZE);
+- "int8-custom": the same with each WHT layer as one native op reading and writing int8.
+
+The int8 models take and give int8 (io_dtype="int8"), as inside an int8 network: a model
+of one layer then times the layer's int8 op, not conversions at its interface.
 
 The TFLite paths take the interpreter's thread count; the Keras paths run on TensorFlow's
 intra-op threads, fixed once per process (`keras_threads`).
@@ -12,8 +17,9 @@ intra-op threads, fixed once per process (`keras_threads`).
 
 import numpy as np
 
-PATHS = ("keras", "function", "builtin", "custom", "int8")
-TFLITE_PATHS = ("builtin", "custom", "int8")
+PATHS = ("keras", "function", "builtin", "custom", "int8", "int8-custom")
+TFLITE_PATHS = ("builtin", "custom", "int8", "int8-custom")
+NATIVE_PATHS = ("custom", "int8-custom")  # the paths that need keras-wht's kernels
 
 
 def check(paths):
@@ -24,18 +30,19 @@ def check(paths):
     unknown = [p for p in paths if p not in PATHS]
     if unknown or not paths:
         raise ValueError(f"`paths` must be a non-empty list of {', '.join(PATHS)}; got {', '.join(paths) or 'none'}.")
-    if "custom" in paths and not custom_ops.available():
+    native = [p for p in paths if p in NATIVE_PATHS]
+    if native and not custom_ops.available():
         raise custom_ops.CustomOpsUnavailable(
-            "the 'custom' path needs keras-wht's kernel library, which this installation lacks; "
-            "install g++ and libflatbuffers-dev and reinstall keras-wht (or leave out 'custom')")
+            f"the {' and '.join(repr(p) for p in native)} path(s) need keras-wht's kernel library, which this "
+            f"installation lacks; install g++ and libflatbuffers-dev and reinstall keras-wht (or leave them out)")
     return paths
 
 
 def default_paths():
-    """Every path this installation can run: all of PATHS, less 'custom' without the kernels."""
+    """Every path this installation can run: all of PATHS, less the native ones without the kernels."""
     from keras_wht.tflite.runtime import custom_ops
 
-    return tuple(p for p in PATHS if p != "custom" or custom_ops.available())
+    return tuple(p for p in PATHS if p not in NATIVE_PATHS or custom_ops.available())
 
 
 def keras_threads():
@@ -62,15 +69,14 @@ def set_keras_threads(threads):
 def convert(model, path, calibration):
     """The TFLite flatbuffer of `model` for a TFLite path."""
     from keras_wht import tflite
-    from keras_wht.tflite.runtime import custom_ops
 
     if path == "builtin":
         return tflite.convert(model)
     if path == "custom":
         return tflite.convert(model, custom_ops=True)
-    if path == "int8":
-        return tflite.convert(model, quantize="int8", representative_data=calibration,
-                              custom_ops=custom_ops.available())
+    if path in ("int8", "int8-custom"):
+        return tflite.convert(model, quantize="int8", representative_data=calibration, io_dtype="int8",
+                              custom_ops=path == "int8-custom")
     raise ValueError(f"`path` must be one of {', '.join(TFLITE_PATHS)}, got {path!r}.")
 
 
