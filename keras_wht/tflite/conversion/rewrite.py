@@ -253,7 +253,7 @@ def fold_epilogues(content, codes):
             if graph.tensors[y].type != schema.TensorType.FLOAT32:
                 continue
             channels = int(graph.tensors[y].shape[-1])
-            scale, offset, activation, chain = np.ones(channels), np.zeros(channels), None, []
+            scale, offset, activation, chain, affine = np.ones(channels), np.zeros(channels), None, [], False
             crop, tensor = None, y
             while activation is None:
                 consumers = _consumers(graph.operators).get(tensor, [])
@@ -284,6 +284,7 @@ def fold_epilogues(content, codes):
                         scale, offset = scale * values, offset * values
                     else:
                         offset = offset + values
+                    affine = True
                     act = fused.get(getattr(nxt.builtinOptions, "fusedActivationFunction", 0), "NONE")
                     if act != "NONE" and act not in _FUSED_ACTIVATIONS:
                         break
@@ -297,8 +298,9 @@ def fold_epilogues(content, codes):
             if not chain:
                 continue
             name = (graph.tensors[tensor].name or b"").decode()
-            op.inputs = list(op.inputs) + [add_constant(graph, scale.astype(np.float32), f"{name}/post_scale"),
-                                           add_constant(graph, offset.astype(np.float32), f"{name}/post_offset")]
+            if affine:
+                op.inputs = list(op.inputs) + [add_constant(graph, scale.astype(np.float32), f"{name}/post_scale"),
+                                               add_constant(graph, offset.astype(np.float32), f"{name}/post_offset")]
             if activation is not None:
                 options["activation"] = activation
                 op.customOptions = list(flexbuffers.Dumps(options))
