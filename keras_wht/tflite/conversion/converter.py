@@ -107,7 +107,8 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
         else:
             content = compat.quietly(converter.convert)
         if quantize == "int8":
-            content = quantization.int8(model, content, samples, io_dtype, custom_ops=custom_ops)
+            content = quantization.int8(model, content, samples, io_dtype,
+                                        lowered=[p.layer for p in plans if p.reason is None] if custom_ops else ())
         if custom_ops:
             lowering.check_only_wht_ops(content)
     content = signature.keras_order(content, model, source)

@@ -29,9 +29,10 @@ def calibrated(converter, plans=None):
     return compat.quietly(converter.convert)
 
 
-def int8(model, content, samples, io_dtype, *, custom_ops):
+def int8(model, content, samples, io_dtype, *, lowered=()):
     """The int8 model of `content` (from `calibrated`): the ranges measured on `samples`
     (calibration.measured_ranges), and int8 inputs and outputs if `io_dtype` says so.
+    `lowered`: the WHT layers that are custom ops in `content` (convert(custom_ops=True)).
 
     With builtin ops, each WHT layer and the batch norm after it compute in float between
     a DEQUANTIZE and a QUANTIZE. The batch norm stays in float with its WHT layer because
@@ -47,10 +48,15 @@ def int8(model, content, samples, io_dtype, *, custom_ops):
     in float with its op, as above."""
     content = rewrite.with_ranges(content, calibration.measured_ranges(content, samples, model))
     ranges = rewrite.calibrated_ranges_by_name(content)
-    names = sorted({layer.name for layer in walk_layers(model) if isinstance(layer, (WHT1D, WHT2D, SmoothThreshold))})
-    # With custom ops a WHT layer may be its op alone, whose output need not be named after
-    # the layer (a model's output is not): the ops are found by their code.
-    nodes = compat.layer_nodes(flatbuffer.tensor_names(content), names, required=not custom_ops)
+    custom_ops = any(lowered)
+    # The layers in builtin ops, kept in float by name. A custom op is found by its code:
+    # its output need not be named after its layer (a model's output is not), and a
+    # layer's name may be another layer's scope (MobileNetV3's WHT1D "conv_1" and its stem
+    # convolution "conv", traced as "conv_1": the stem stayed float).
+    done = {id(layer) for layer in lowered}
+    names = sorted({layer.name for layer in walk_layers(model)
+                    if isinstance(layer, (WHT1D, WHT2D, SmoothThreshold)) and id(layer) not in done})
+    nodes = compat.layer_nodes(flatbuffer.tensor_names(content), names, required=not custom_ops) if names else []
     content = compat.quantize_calibrated(content, rewrite.float_region(content, nodes, contract.OPS if custom_ops
                                                                        else ()))
     if io_dtype == "int8":
@@ -58,5 +64,6 @@ def int8(model, content, samples, io_dtype, *, custom_ops):
         # the Keras model's order).
         content = rewrite.int8_interface(signature.keras_order(content, model), *calibration.ranges(model, samples))
     if custom_ops:
-        content = rewrite.int8_pass_through(rewrite.int8_custom_operators_with_ranges(content, contract.OPS, ranges))
+        content = rewrite.int8_pass_through(rewrite.int8_custom_operators_with_ranges(content, contract.OPS, ranges),
+                                           ranges)
     return content

@@ -555,53 +555,93 @@ def int8_custom_operators_with_ranges(content, codes, ranges):
     return _packed(model, len(content))
 
 
-def int8_pass_through(content):
+def int8_pass_through(content, ranges):
     """Ops that only move values (CONCATENATION, PAD, RESHAPE, SLICE, STRIDED_SLICE) left in
-    float between a DEQUANTIZE and a QUANTIZE run on the int8 tensors instead, where all
-    their data inputs share one scale and zero point: the output takes that grid, so every
-    value passes unchanged; the DEQUANTIZE and QUANTIZE ops go. Such ops sit between the
-    custom operators (a growing WHT1D's window copies and crop). Returns the model bytes."""
+    float after DEQUANTIZEs run on the int8 tensors instead, where all their data inputs
+    share one scale and zero point: the output takes that grid, so every value passes
+    unchanged (PAD's zeros are the zero point), and a DEQUANTIZE follows them. A float ADD
+    of two DEQUANTIZEs (a residual sum the quantizer left in float because its output fed
+    a custom op) likewise becomes int8, its output on a grid over `ranges[name]` ((min,
+    max) by tensor name). Then a QUANTIZE of a DEQUANTIZE reads the int8 tensor directly.
+    Such ops sit between the custom operators (a growing WHT1D's window copies and crop,
+    the sum before it). Returns the model bytes."""
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     B = schema.BuiltinOperator
     moving = {B.CONCATENATION: None, B.PAD: 1, B.RESHAPE: 1, B.SLICE: 1, B.STRIDED_SLICE: 1}
+
+    def grid(graph, t):
+        q = graph.tensors[t].quantization
+        if graph.tensors[t].type != schema.TensorType.INT8 or q is None or q.scale is None or len(q.scale) != 1:
+            return None
+        return float(q.scale[0]), int(q.zeroPoint[0])
+
     for graph in model.subgraphs:
         outputs = {int(t) for t in graph.outputs}
         ops = list(graph.operators)
+        changed = True
+        while changed:  # each round moves the DEQUANTIZEs one op further
+            changed = False
+            producer = {int(t): op for op in ops for t in (op.outputs if op.outputs is not None else [])}
+            for k, op in enumerate(ops):
+                code = _code(model, op)
+                y = int(op.outputs[0]) if op.outputs is not None and len(op.outputs) else None
+                summing = code == B.ADD and y is not None and (graph.tensors[y].name or b"").decode() in ranges
+                if (code not in moving and not summing) or y is None or \
+                        graph.tensors[y].type != schema.TensorType.FLOAT32:
+                    continue
+                data = [0] if moving.get(code, 0) == 1 else list(range(len(op.inputs)))
+                before = [producer.get(int(op.inputs[p])) for p in data]
+                if any(b is None or _code(model, b) != B.DEQUANTIZE for b in before):
+                    continue
+                sources = [int(b.inputs[0]) for b in before]
+                grids = {grid(graph, t) for t in sources}
+                if None in grids or (len(grids) != 1 and not summing):
+                    continue
+                tensor = schema.TensorT()
+                tensor.shape, tensor.shapeSignature = graph.tensors[y].shape, graph.tensors[y].shapeSignature
+                tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (graph.tensors[y].name or b"") + \
+                    b"_int8"
+                tensor.quantization = schema.QuantizationParametersT()
+                if summing:
+                    low, high = ranges[graph.tensors[y].name.decode()]
+                    low, high = min(float(low), 0.0), max(float(high), 0.0)
+                    step = (high - low) / 255.0 or 1.0
+                    tensor.quantization.scale, tensor.quantization.zeroPoint = [step], [int(round(-128 - low / step))]
+                else:
+                    tensor.quantization.scale = list(graph.tensors[sources[0]].quantization.scale)
+                    tensor.quantization.zeroPoint = list(graph.tensors[sources[0]].quantization.zeroPoint)
+                graph.tensors.append(tensor)
+                for p, t in zip(data, sources):
+                    op.inputs[p] = t
+                op.outputs[0] = len(graph.tensors) - 1
+                dequantize = schema.OperatorT()
+                dequantize.opcodeIndex = _opcode(model, B.DEQUANTIZE, 2)
+                dequantize.inputs, dequantize.outputs = [len(graph.tensors) - 1], [y]
+                ops.insert(k + 1, dequantize)
+                changed = True
+                break
+        # QUANTIZE(DEQUANTIZE(a)): its readers read a.
         producer = {int(t): op for op in ops for t in (op.outputs if op.outputs is not None else [])}
-        consumers = _consumers(ops)
-        gone = set()
+        renamed = {}
         for op in ops:
-            code = _code(model, op)
-            if code not in moving or graph.tensors[int(op.outputs[0])].type != schema.TensorType.FLOAT32:
+            if _code(model, op) != B.QUANTIZE or int(op.outputs[0]) in outputs:
                 continue
-            y = int(op.outputs[0])
-            after = consumers.get(y, [])
-            if y in outputs or len(after) != 1 or _code(model, after[0]) != B.QUANTIZE:
-                continue
-            data = list(range(len(op.inputs))) if moving[code] is None else [0]
-            sources = []
-            for position in data:
-                before = producer.get(int(op.inputs[position]))
-                if before is None or _code(model, before) != B.DEQUANTIZE:
-                    break
-                sources.append(int(before.inputs[0]))
-            grids = {(tuple(graph.tensors[t].quantization.scale or []), tuple(graph.tensors[t].quantization.zeroPoint
-                                                                              or [])) for t in sources}
-            if len(sources) != len(data) or len(grids) != 1 or len(next(iter(grids))[0]) != 1 or \
-                    any(graph.tensors[t].type != schema.TensorType.INT8 for t in sources):
-                continue
-            target = int(after[0].outputs[0])
-            q = graph.tensors[target].quantization
-            q.scale, q.zeroPoint = list(graph.tensors[sources[0]].quantization.scale), \
-                list(graph.tensors[sources[0]].quantization.zeroPoint)
-            q.min = q.max = None
-            for position, source in zip(data, sources):
-                op.inputs[position] = source
-            op.outputs[0] = target
-            gone.add(id(after[0]))
-        read = {int(t) for op in ops if id(op) not in gone for t in (op.inputs if op.inputs is not None else [])}
-        graph.operators = [op for op in ops if id(op) not in gone and not (
-            _code(model, op) == B.DEQUANTIZE and int(op.outputs[0]) not in read | outputs)]
+            before = producer.get(int(op.inputs[0]))
+            if before is not None and _code(model, before) == B.DEQUANTIZE and grid(graph, int(before.inputs[0])) and \
+                    grid(graph, int(op.outputs[0])):
+                renamed[int(op.outputs[0])] = int(before.inputs[0])
+        for op in ops:
+            if op.inputs is not None:
+                op.inputs = [renamed.get(int(t), int(t)) for t in op.inputs]
+        # Drop the QUANTIZE and DEQUANTIZE ops nothing reads any more.
+        while True:
+            read = {int(t) for op in ops for t in (op.inputs if op.inputs is not None else [])} | outputs
+            unread = [op for op in ops if _code(model, op) in (B.QUANTIZE, B.DEQUANTIZE)
+                      and int(op.outputs[0]) not in read]
+            if not unread:
+                break
+            ops = [op for op in ops if not any(op is u for u in unread)]
+        graph.operators = ops
     _drop_unused_opcodes(model)
     return _packed(model, len(content))
 
