@@ -11,6 +11,24 @@ from keras_wht.tflite.runtime.flatbuffer import IDENTIFIER
 schema = compat.schema()
 
 
+# The narrowest range an int8 grid spans, as TensorFlow's quantizer widens a range about
+# zero (an untrained network's deep activations can all be near 1e-35; a grid over that
+# has a scale XNNPACK refuses).
+MIN_RANGE = 2e-6
+
+
+def int8_grid(low, high):
+    """Asymmetric per-tensor int8 quantization (QuantizationParametersT) over [low, high],
+    widened to hold 0 and to span at least MIN_RANGE."""
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    if high - low < MIN_RANGE:
+        low, high = min(low, -MIN_RANGE / 2), max(high, MIN_RANGE / 2)
+    scale = (high - low) / 255.0
+    q = schema.QuantizationParametersT()
+    q.scale, q.zeroPoint = [scale], [int(round(-128 - low / scale))]
+    return q
+
+
 def int8_interface(content, input_ranges, output_ranges):
     """The model with int8 inputs and outputs instead of float ones.
 
@@ -39,13 +57,10 @@ def int8_interface(content, input_ranges, output_ranges):
 
     def int8_twin(index, low, high):
         source = graph.tensors[index]
-        low, high = min(float(low), 0.0), max(float(high), 0.0)
-        scale = (high - low) / 255.0 or 1.0
         tensor = schema.TensorT()
         tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
         tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (source.name or b"") + b"_int8"
-        tensor.quantization = schema.QuantizationParametersT()
-        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [int(round(-128 - low / scale))]
+        tensor.quantization = int8_grid(low, high)
         graph.tensors.append(tensor)
         return len(graph.tensors) - 1
 
@@ -465,10 +480,7 @@ def int8_custom_operators_with_ranges(content, codes, ranges):
         return tensor.type == schema.TensorType.INT8 and q is not None and q.scale is not None and len(q.scale) == 1
 
     def grid(tensor, low, high):
-        low, high = min(float(low), 0.0), max(float(high), 0.0)
-        scale = (high - low) / 255.0 or 1.0
-        tensor.quantization = schema.QuantizationParametersT()
-        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [int(round(-128 - low / scale))]
+        tensor.quantization = int8_grid(low, high)
         tensor.type = schema.TensorType.INT8
 
     def twin(graph, index):
@@ -556,10 +568,11 @@ def int8_custom_operators_with_ranges(content, codes, ranges):
 
 
 def int8_pass_through(content, ranges):
-    """Ops that only move values (CONCATENATION, PAD, RESHAPE, SLICE, STRIDED_SLICE) left in
-    float after DEQUANTIZEs run on the int8 tensors instead, where all their data inputs
-    share one scale and zero point: the output takes that grid, so every value passes
-    unchanged (PAD's zeros are the zero point), and a DEQUANTIZE follows them. A float ADD
+    """Ops that only move values (CONCATENATION, PAD, RESHAPE, SLICE, STRIDED_SLICE, and the
+    poolings) left in float after DEQUANTIZEs run on the int8 tensors instead, where all
+    their data inputs share one scale and zero point: the output takes that grid, so every
+    value passes unchanged (PAD's zeros are the zero point; an average is rounded to it),
+    and a DEQUANTIZE follows them. A float ADD
     of two DEQUANTIZEs (a residual sum the quantizer left in float because its output fed
     a custom op) likewise becomes int8, its output on a grid over `ranges[name]` ((min,
     max) by tensor name). Then a QUANTIZE of a DEQUANTIZE reads the int8 tensor directly.
@@ -567,7 +580,10 @@ def int8_pass_through(content, ranges):
     the sum before it). Returns the model bytes."""
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     B = schema.BuiltinOperator
-    moving = {B.CONCATENATION: None, B.PAD: 1, B.RESHAPE: 1, B.SLICE: 1, B.STRIDED_SLICE: 1}
+    # Ops whose int8 kernels take the output's grid from the input (pooling averages or picks
+    # values, so its output stays within the input's range): {code: data inputs (None: all)}.
+    moving = {B.CONCATENATION: None, B.PAD: 1, B.RESHAPE: 1, B.SLICE: 1, B.STRIDED_SLICE: 1, B.AVERAGE_POOL_2D: 1,
+              B.MAX_POOL_2D: 1}
 
     def grid(graph, t):
         q = graph.tensors[t].quantization
@@ -603,10 +619,7 @@ def int8_pass_through(content, ranges):
                     b"_int8"
                 tensor.quantization = schema.QuantizationParametersT()
                 if summing:
-                    low, high = ranges[graph.tensors[y].name.decode()]
-                    low, high = min(float(low), 0.0), max(float(high), 0.0)
-                    step = (high - low) / 255.0 or 1.0
-                    tensor.quantization.scale, tensor.quantization.zeroPoint = [step], [int(round(-128 - low / step))]
+                    tensor.quantization = int8_grid(*ranges[graph.tensors[y].name.decode()])
                 else:
                     tensor.quantization.scale = list(graph.tensors[sources[0]].quantization.scale)
                     tensor.quantization.zeroPoint = list(graph.tensors[sources[0]].quantization.zeroPoint)
@@ -620,16 +633,25 @@ def int8_pass_through(content, ranges):
                 ops.insert(k + 1, dequantize)
                 changed = True
                 break
-        # QUANTIZE(DEQUANTIZE(a)): its readers read a.
+        # QUANTIZE(DEQUANTIZE(a)): its readers read a, where they take any grid; the ops
+        # that move values need their input's grid to be their output's, so for them the
+        # QUANTIZE requantizes a (int8 to int8) instead.
         producer = {int(t): op for op in ops for t in (op.outputs if op.outputs is not None else [])}
+        consumers = _consumers(ops)
         renamed = {}
         for op in ops:
             if _code(model, op) != B.QUANTIZE or int(op.outputs[0]) in outputs:
                 continue
             before = producer.get(int(op.inputs[0]))
-            if before is not None and _code(model, before) == B.DEQUANTIZE and grid(graph, int(before.inputs[0])) and \
-                    grid(graph, int(op.outputs[0])):
-                renamed[int(op.outputs[0])] = int(before.inputs[0])
+            if before is None or _code(model, before) != B.DEQUANTIZE:
+                continue
+            a, b = int(before.inputs[0]), int(op.outputs[0])
+            if not (grid(graph, a) and grid(graph, b)):
+                continue
+            if grid(graph, a) == grid(graph, b) or not any(_code(model, c) in moving for c in consumers.get(b, [])):
+                renamed[b] = a
+            else:
+                op.inputs = [a]
         for op in ops:
             if op.inputs is not None:
                 op.inputs = [renamed.get(int(t), int(t)) for t in op.inputs]
