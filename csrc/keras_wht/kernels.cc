@@ -218,7 +218,10 @@ int64_t WorkItems(const Wht2DShape& s, Isa isa) {
 // 1-D: one block's passes plus a zero-padded copy of a row.
 size_t ScratchFloats(const Wht1DShape& s, Isa isa) {
   const int64_t width = VectorWidth(isa);
-  return static_cast<size_t>(std::max<int64_t>(s.block, width) + RoundUp(RoundUp(s.channels, s.block), width));
+  // One block's passes, the zero-padded row and, narrowing an int8 row, its float copy.
+  const int64_t narrowed = s.Group() > 1 ? int64_t{s.channels} * s.Group() : 0;
+  return static_cast<size_t>(std::max<int64_t>(s.block, width) + RoundUp(RoundUp(s.channels, s.block), width) +
+                             narrowed);
 }
 
 // 2-D: one tile chunk (its passes, or a zero-padded copy transformed in place).

@@ -42,7 +42,8 @@ struct Impl {
   // Parameters of vector k of position p in a group: scale at
   // scale + p * stride + k * k_stride, threshold likewise. The epilogue's channel of that
   // vector's first lane: c0 + p * c_stride + k * c_k_stride (2-D: lanes are channels; 1-D:
-  // positions are vectors of channels).
+  // positions are vectors of channels). Positions index the scale and threshold modulo
+  // mask + 1 (a power of two): a pass over several blocks of a row reuses them.
   struct Params {
     const float* scale;
     const float* threshold;
@@ -50,6 +51,7 @@ struct Impl {
     int64_t k_stride;
     float norm;
     int64_t c0 = 0, c_stride = 0, c_k_stride = 0;
+    int64_t mask = -1;
   };
 
   static inline void Butterfly(T& a, T& b) {
@@ -162,7 +164,7 @@ struct Impl {
           for (int i = 0; i < R; ++i) r[i] = InRegister(Real<V>(src[i] + k * W, pk), q);
           Radix<R>(r);
           if constexpr (kFused) {
-            const int64_t at = j * prm.stride + k * prm.k_stride, step = S * prm.stride;
+            const int64_t at = (j & prm.mask) * prm.stride + k * prm.k_stride, step = S * prm.stride;
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i)
               r[i] = SmoothThreshold(r[i], V::Load(prm.scale + at + i * step), V::Load(prm.threshold + at + i * step),
@@ -206,12 +208,12 @@ struct Impl {
   // kFinish passes store through the epilogue only where there is one (or int8 to write).
   template <bool kFused, bool kFinish, class In, class Out, class Add>
   static void PassOf(int stages, const Layout<In>& from, const Layout<Out>& to, const Layout<Add>& add, int L, int K,
-                     int64_t S, int q, const Params& prm, const PackedView& pk) {
+                     int64_t S, int q, const Params& prm, const PackedView& pk, int64_t g = 0) {
     constexpr bool kInt8Out = std::is_same<Out, int8_t>::value;
     if constexpr (kFinish && !kInt8Out) {
-      if (!pk.HasEpilogue()) return PassOf<kFused, false>(stages, from, to, add, L, K, S, q, prm, pk);
+      if (!pk.HasEpilogue()) return PassOf<kFused, false>(stages, from, to, add, L, K, S, q, prm, pk, g);
     }
-    const int64_t g = int64_t{1} << L;
+    if (g == 0) g = int64_t{1} << L;
     if (from.Linear(L) && to.Linear(L) && add.Linear(L))
       return PassOfLayout<kFused, kFinish, true>(stages, from, to, add, g, K, S, q, prm, pk);
     return PassOfLayout<kFused, kFinish, false>(stages, from, to, add, g, K, S, q, prm, pk);
@@ -463,6 +465,17 @@ struct Impl {
     for (int64_t row = begin; row < end; ++row) {
       In* x = const_cast<In*>(in) + row * C_in;
       Out* y = out + row * C;
+      if (direct && L <= kMaxStages) {
+        // Blocks of one pass: the whole row in one, each block's positions reading the
+        // parameters of position (p mod group) (a call per block cost more than a
+        // one-vector block's work).
+        const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm, 0, W, 0, group - 1};
+        const Layout<In> src = {x, 0, W, 62};
+        const Layout<Out> dst = {y, 0, W, 62};
+        const Layout<In> add = {s.residual ? x : nullptr, 0, W, 62};
+        PassOf<true, true>(L, src, dst, add, L, 1, 1, q, prm, pk, vectors);
+        continue;
+      }
       if (direct) {
         for (int64_t at = 0; at < vectors; at += group) {
           // Position p of this block holds channels (at + p) * W ...: the epilogue's.
@@ -475,9 +488,22 @@ struct Impl {
         continue;
       }
       if (shrink > 1) {
-        for (int64_t c = 0; c < C; ++c) {
+        // Group means, W channels at a time: lane l sums the inputs (c + l) * shrink + k,
+        // gathered `shrink` apart (int8 rows widened to float first).
+        const float* xf = reinterpret_cast<const float*>(x);
+        if constexpr (!std::is_same<In, float>::value) {
+          Widen(staging + vectors * W, x, C * shrink, pk);
+          xf = staging + vectors * W;
+        }
+        int64_t c = 0;
+        for (; c + W <= C; c += W) {
+          T sum = V::Gather(xf + c * shrink, static_cast<int>(shrink));
+          for (int64_t k = 1; k < shrink; ++k) sum = V::Add(sum, V::Gather(xf + c * shrink + k, static_cast<int>(shrink)));
+          V::Store(staging + c, V::Mul(sum, V::Set(mean)));
+        }
+        for (; c < C; ++c) {
           float sum = 0.0f;
-          for (int64_t k = 0; k < shrink; ++k) sum += Real<VecScalar>(x + c * shrink + k, pk);
+          for (int64_t k = 0; k < shrink; ++k) sum += xf[c * shrink + k];
           staging[c] = sum * mean;
         }
       } else {

@@ -14,6 +14,7 @@
 //   kMaxStages  butterfly stages one pass holds in registers (2**kMaxStages vectors)
 //   kSinglePassStages  the same, where the whole group fits in one pass (optional;
 //               kMaxStages where absent)
+//   Gather(p, s)    p[0], p[s], p[2 s], ... (kWidth floats s apart)
 //   LoadInt8(p)     kWidth int8 values as floats (exact)
 //   StoreInt8(p, x) x clamped to [-128, 127] (NaN to -128), rounded to nearest (ties to
 //                   even), stored as kWidth int8 values
@@ -46,6 +47,7 @@ struct VecScalar {
   static inline T MaxOr(T x, T c) { return x < c ? c : x; }
   static inline T MinOr(T x, T c) { return x > c ? c : x; }
   template <int S> static inline T LaneButterfly(T x) { return x; }  // never called: one lane
+  static inline T Gather(const float* p, int) { return *p; }
   static inline T LoadInt8(const int8_t* p) { return static_cast<float>(*p); }
   static inline void StoreInt8(int8_t* p, T x) {
     x = x >= -128.0f ? (x <= 127.0f ? x : 127.0f) : -128.0f;  // NaN fails the first test
@@ -102,6 +104,10 @@ struct VecAvx2 {
     return _mm256_xor_ps(x, _mm256_setr_ps(0, 0, 0, 0, n, n, n, n));
   }
   template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+  static inline T Gather(const float* p, int stride) {
+    const __m256i at = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+    return _mm256_i32gather_ps(p, at, 4);
+  }
   static inline T LoadInt8(const int8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
@@ -164,6 +170,11 @@ struct VecAvx512 {
     const T signs = _mm512_mask_blend_ps(k, _mm512_set1_ps(1.0f), _mm512_set1_ps(-1.0f));
     return _mm512_fmadd_ps(x, signs, Flip<S>(x));
   }
+  static inline T Gather(const float* p, int stride) {
+    const __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(stride));
+    return _mm512_i32gather_ps(at, p, 4);
+  }
   static inline T LoadInt8(const int8_t* p) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
   }
@@ -208,6 +219,10 @@ struct VecNeon {
     return vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(x), mask));
   }
   template <int S> static inline T LaneButterfly(T x) { return Add(Negate<S>(x), Flip<S>(x)); }
+  static inline T Gather(const float* p, int stride) {
+    const float lanes[4] = {p[0], p[stride], p[2 * stride], p[3 * stride]};
+    return vld1q_f32(lanes);
+  }
   static inline T LoadInt8(const int8_t* p) {
     int32_t word;
     memcpy(&word, p, 4);

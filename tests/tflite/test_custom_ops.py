@@ -97,7 +97,8 @@ def test_networks_with_custom_ops(name, preset):
 def test_int8_networks_run_every_custom_op_in_int8(name):
     # Each preset at 224x224 untrained: its deep activations shrink to about 1e-35, and the
     # int8 grids made for them must still be ones XNNPACK takes (it refuses a scale of
-    # 1e-37, and copies whose input and output grids differ). Only the model's output is float.
+    # 1e-37, and copies whose input and output grids differ). Only the model's output and,
+    # in ResNet20, the widening layer's average pooling (faster in float) stay float.
     model = models.get(name)((224, 224, 3), classes=10, wht=models.registry.paper_preset(name))
     data = np.random.default_rng(0).uniform(0, 1, (4, 224, 224, 3)).astype(np.float32)
     content = tflite.convert(model, custom_ops=True, quantize="int8", representative_data=data, verify=True)
@@ -112,7 +113,8 @@ def test_int8_networks_run_every_custom_op_in_int8(name):
             assert graph.tensors[int(op.inputs[0])].type == out.type == schema.TensorType.INT8
         elif out.type == schema.TensorType.FLOAT32:
             float_ops.append(max(code.builtinCode, code.deprecatedBuiltinCode))
-    assert float_ops == [schema.BuiltinOperator.DEQUANTIZE]
+    pooling = [schema.BuiltinOperator.DEQUANTIZE, schema.BuiltinOperator.AVERAGE_POOL_2D] if name == "resnet20" else []
+    assert sorted(float_ops) == sorted(pooling + [schema.BuiltinOperator.DEQUANTIZE])
 
 
 def test_dynamic_and_float16_weights_keep_the_custom_ops(rng):
