@@ -104,7 +104,7 @@ bench-peers: install
 bench: install bench-peers
 	$(BIN)/keras-wht bench layers --threads 1,2 --out docs/bench
 	$(BIN)/keras-wht bench layers --size paper --batch 10 --threads 1,2 --out docs/bench/paper-batch10
-	$(BIN)/keras-wht bench models --paths builtin,custom --out docs/bench
+	$(BIN)/keras-wht bench models --paths builtin,custom,int8,int8-custom --out docs/bench
 	$(BIN)/python benchmarks/fwht_formulations.py
 	$(BIN)/python benchmarks/tflite_layers.py
 	$(BIN)/python benchmarks/fwht_peers.py

@@ -11,9 +11,12 @@
 //   tflite::InterpreterBuilder(*model, resolver)(&interpreter);
 //
 // Each op takes three inputs, the layer's input (float32, or int8 with per-tensor
-// quantization) and its scale and threshold (float32 constants), and gives one output of
-// the input's shape and type. Its custom options are a flexbuffer map; the op names, the
-// map's keys and the largest block are in keras_wht/op_contract.h (generated from
+// quantization) and its scale and threshold (float32 constants), or five: then a batch
+// norm after the layer is folded in as post_scale and post_offset (float32, one per output
+// channel). It gives one output of the input's type (int8 ops read and write the int8
+// tensors themselves). Its custom options are a flexbuffer map; the op names, the map's
+// keys (among them the optional activation folded in after the batch norm) and the
+// largest block are in keras_wht/op_contract.h (generated from
 // keras_wht/tflite/contract.py, which the converter writes the options with).
 #ifndef KERAS_WHT_CUSTOM_OPS_H_
 #define KERAS_WHT_CUSTOM_OPS_H_

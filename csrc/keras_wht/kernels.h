@@ -1,9 +1,10 @@
 // The math of keras-wht's layers as plain C++ functions, free of any TFLite type.
 //
 // WHT1D: every row of `channels` floats (after an optional channel shrink, Wht1DShape) is
-// cut into blocks of `block` (zero-padded to a multiple of it); each block is transformed with the orthonormal WHT, every coefficient
-// k smooth-thresholded with scale[k] and threshold[k], transformed back; the padding is
-// cropped and, with `residual`, the input added.
+// cut into blocks of `block` (zero-padded to a multiple of it); each block is transformed
+// with the orthonormal WHT, every coefficient k smooth-thresholded with scale[k] and
+// threshold[k], transformed back; the padding is cropped and, with `residual`, the input
+// added.
 //
 // WHT2D: on NHWC tensors, every channel's height x width image is cut into block_h x
 // block_w tiles (zero-padded to whole tiles), each tile goes through the 2-D WHT, the
@@ -11,12 +12,12 @@
 // (block_h, block_w, channels), and the inverse; the padding is cropped.
 //
 // Both may be followed, inside the op, by what the network does next to every output
-// element of channel c (an Epilogue): y * post_scale[c] + post_offset[c] (a batch norm
+// element of channel c (the epilogue): y * post_scale[c] + post_offset[c] (a batch norm
 // folded in), then an activation (ReLU, ReLU6, hard-swish). Both run on float32 tensors or
-// on int8 ones (per-tensor scale and zero point): int8 values are read as exact integers
-// (an int8 block of up to 2**16 elements transforms exactly in float32, whose 24-bit
-// significand holds 255 * 2**16), scaled to real values in registers, and the results
-// requantized to the output's scale as they are stored; no float copy of a tensor is made.
+// on int8 ones (per-tensor scale and zero point): the first pass over a block turns its
+// int8 values into real ones in registers, the transform, threshold and inverse compute
+// in float32 (the coefficients span too wide a range for int8), and the last pass rounds
+// the results to the output's scale as it stores them; no float copy of a tensor is made.
 //
 // The smooth threshold is S(z) = tanh(z) * max(|z| - T, 0), z = scale * coefficient, as
 // in the Keras layers (keras_wht.ops.smooth_threshold). Coefficients are in natural
