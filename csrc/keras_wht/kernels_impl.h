@@ -222,11 +222,13 @@ struct Impl {
   // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
   // to dst (+ add), through `scratch` (2**L * K * W floats), the epilogue applied as dst
   // is written. The butterfly stages commute, so they run in passes of up to kMaxStages
-  // stages held in registers (the first with the q in-register stages): forward passes
-  // 0 .. P-2, then pass P-1 fused with the threshold and its own inverse, then the
-  // inverse passes P-2 .. 0, the last writing dst. Passes 0 .. P-2 change only the low B
-  // bits of a position, so they run block by block of 2**B positions, each block going
-  // through all of them while it is in the L1 cache; only the fused pass spans the group.
+  // stages held in registers (the first with the q in-register stages). A group of up to
+  // kMaxStages (or kSinglePassStages) stages is one pass, threshold included. Otherwise the
+  // stages of the low B bits of a position go in plain passes, the last kFusedStages in
+  // one pass fused with the threshold and its own inverse, then the low stages again in
+  // reverse order, the last pass writing dst. The plain passes change only the low B bits,
+  // so they run block by block of 2**B positions, each block going through all of them
+  // while it is in the L1 cache; only the fused pass spans the group.
   template <class In, class Out, class Add>
   static void Group(const Layout<In>& src, const Layout<Out>& dst, const Layout<Add>& add, int L, int K, int q,
                     const Params& prm, const PackedView& pk, float* scratch) {

@@ -27,16 +27,16 @@ std::vector<float> Random(size_t n, float lo, float hi) {
   return v;
 }
 
+// The float32 kernel of `packed` (and its epilogue) on `in` against the reference; a
+// failure names `what`.
 template <class Shape>
-void Check(const char* what, const Shape& shape, const std::vector<float>& scale,
-           const std::vector<float>& threshold, const std::vector<float>& in, Isa isa, size_t outputs = 0) {
-  if (outputs == 0) outputs = in.size();
+void CheckFloat(const char* what, const Shape& shape, const std::vector<float>& scale,
+                const std::vector<float>& threshold, const keras_wht::Packed& packed, const std::vector<float>& in,
+                size_t outputs) {
   std::vector<float> want(outputs), got(outputs, -7.0f);
-  keras_wht::Reference(shape, scale.data(), threshold.data(), in.data(), want.data());
-  keras_wht::Packed packed;
-  keras_wht::Pack(shape, scale.data(), threshold.data(), isa, &packed);
-  std::vector<float> scratch(keras_wht::ScratchFloats(shape, isa));
-  const int64_t items = keras_wht::WorkItems(shape, isa);
+  keras_wht::Reference(shape, scale.data(), threshold.data(), in.data(), want.data(), &packed);
+  std::vector<float> scratch(keras_wht::ScratchFloats(shape, packed.isa));
+  const int64_t items = keras_wht::WorkItems(shape, packed.isa);
   // Two pieces, as two threads would run them.
   keras_wht::Run(shape, packed, in.data(), got.data(), 0, items / 2, scratch.data());
   keras_wht::Run(shape, packed, in.data(), got.data(), items / 2, items, scratch.data());
@@ -48,8 +48,16 @@ void Check(const char* what, const Shape& shape, const std::vector<float>& scale
   // float32 rounding of the butterflies grows with the values' magnitude.
   if (!(worst <= 5e-6 * largest)) {
     ++failures;
-    printf("FAIL %s isa=%s max|diff|=%g (largest output %g)\n", what, keras_wht::IsaName(isa), worst, largest);
+    printf("FAIL %s isa=%s max|diff|=%g (largest output %g)\n", what, keras_wht::IsaName(packed.isa), worst, largest);
   }
+}
+
+template <class Shape>
+void Check(const char* what, const Shape& shape, const std::vector<float>& scale,
+           const std::vector<float>& threshold, const std::vector<float>& in, Isa isa, size_t outputs = 0) {
+  keras_wht::Packed packed;
+  keras_wht::Pack(shape, scale.data(), threshold.data(), isa, &packed);
+  CheckFloat(what, shape, scale, threshold, packed, in, outputs == 0 ? in.size() : outputs);
 }
 
 void Test1D(Isa isa) {
@@ -217,21 +225,8 @@ void CheckFolded(const char* what, const Shape& shape, int64_t out_channels, siz
       char label[256];
       snprintf(label, sizeof label, "%s activation=%d post=%d isa=%s", what, int(activation), folded,
                keras_wht::IsaName(isa));
-      // float32
-      const std::vector<float> x = Random(inputs, -2, 2);
-      std::vector<float> want(outputs), got(outputs, -7.0f);
-      keras_wht::Reference(shape, scale.data(), threshold.data(), x.data(), want.data(), &packed);
-      keras_wht::Run(shape, packed, x.data(), got.data(), 0, items / 2, scratch.data());
-      keras_wht::Run(shape, packed, x.data(), got.data(), items / 2, items, scratch.data());
-      double worst = 0.0, largest = 1.0;
-      for (size_t i = 0; i < outputs; ++i) {
-        worst = fmax(worst, fabs(double(got[i]) - want[i]));
-        largest = fmax(largest, fabs(double(want[i])));
-      }
-      if (!(worst <= 5e-6 * largest)) {
-        ++failures;
-        printf("FAIL float %s max|diff|=%g\n", label, worst);
-      }
+      CheckFloat(label, shape, scale, threshold, packed, Random(inputs, -2, 2), outputs);
+      std::vector<float> want(outputs);
       // int8: a grid of 0.02 around zero point -3 in; the reference's output range over 255 steps out.
       const keras_wht::Quantization q = {0.02f, -3, 0.0f, 0};
       std::vector<int8_t> qx(inputs), qgot(outputs, 77);

@@ -32,14 +32,26 @@ def _randomized(model, rng):
     return model
 
 
+def _statistics(norm, x, rng):
+    """norm(x), the batch norm's statistics far from 0 and 1 (a trained network's)."""
+    y = norm(x)
+    channels = int(x.shape[-1])
+    norm.set_weights([rng.uniform(0.5, 2, channels).astype("float32"), rng.normal(0, 0.5, channels).astype("float32"),
+                      rng.normal(0, 0.3, channels).astype("float32"), rng.uniform(0.2, 4, channels).astype("float32")])
+    return y
+
+
 def network(rng, shape=SHAPE, strides=1):
-    """Both WHT layers between the builtin ops a network has around them."""
+    """Both WHT layers between the builtin ops a network has around them, the batch norms
+    and activations after them folded into their ops with custom ops."""
     inputs = keras.Input(shape, name="image")
     x = keras.layers.Conv2D(16, 3, strides=strides, padding="same", activation="relu")(inputs)
     x = WHT2D(32)(x)  # widens: with custom ops, its op runs on the 16 input channels
     x = keras.layers.BatchNormalization()(x)
-    x = WHT1D(64)(x)
+    x = WHT1D(64)(x)  # grows: its window copies before the op, its crop after
+    x = keras.layers.ReLU(6.0)(_statistics(keras.layers.BatchNormalization(), x, rng))
     x = WHT1D(24)(x)  # narrows: with custom ops, inside its op (option "channels")
+    x = keras.layers.Activation("hard_swish")(_statistics(keras.layers.BatchNormalization(), x, rng))
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(10)(x)
     return _randomized(keras.Model(inputs, outputs), rng)

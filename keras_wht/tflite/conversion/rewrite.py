@@ -29,6 +29,39 @@ def int8_grid(low, high):
     return q
 
 
+def _int8_twin(graph, index, quantization):
+    """A new int8 tensor of tensor `index`'s shape, named after it, with `quantization`
+    (QuantizationParametersT); returns its index."""
+    source = graph.tensors[index]
+    tensor = schema.TensorT()
+    tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
+    tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (source.name or b"") + b"_int8"
+    tensor.quantization = quantization
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _same_grid(tensor):
+    """A copy of `tensor`'s per-tensor quantization parameters (scale and zero point)."""
+    q = schema.QuantizationParametersT()
+    q.scale, q.zeroPoint = list(tensor.quantization.scale), list(tensor.quantization.zeroPoint)
+    return q
+
+
+def _float_constant(model, graph, array, name):
+    """A new float32 constant tensor holding `array`; returns its index."""
+    import numpy as np
+
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(np.ascontiguousarray(array, dtype="<f4").tobytes(), dtype=np.uint8)
+    model.buffers.append(buffer)
+    tensor = schema.TensorT()
+    tensor.shape, tensor.type = list(np.shape(array)), schema.TensorType.FLOAT32
+    tensor.buffer, tensor.name = len(model.buffers) - 1, name.encode()
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
 def int8_interface(content, input_ranges, output_ranges):
     """The model with int8 inputs and outputs instead of float ones.
 
@@ -46,28 +79,11 @@ def int8_interface(content, input_ranges, output_ranges):
 
     code = lambda op: _code(model, op)  # noqa: E731
 
-    def opcode(builtin, version):
-        for index, oc in enumerate(model.operatorCodes):
-            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
-                return index
-        oc = schema.OperatorCodeT()
-        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), version
-        model.operatorCodes.append(oc)
-        return len(model.operatorCodes) - 1
-
     def int8_twin(index, low, high):
-        source = graph.tensors[index]
-        tensor = schema.TensorT()
-        tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
-        tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (source.name or b"") + b"_int8"
-        tensor.quantization = int8_grid(low, high)
-        graph.tensors.append(tensor)
-        return len(graph.tensors) - 1
+        return _int8_twin(graph, index, int8_grid(low, high))
 
     def operator(builtin, version, op_inputs, op_outputs):
-        op = schema.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = opcode(builtin, version), op_inputs, op_outputs
-        return op
+        return _operator(model, builtin, version, op_inputs, op_outputs)
 
     for k, tensor in enumerate(inputs):
         consumers = [i for i, op in enumerate(operators) if tensor in [int(t) for t in op.inputs]]
@@ -122,16 +138,6 @@ def replace_custom_operators(content, placeholder, replacements):
             codes[name] = len(model.operatorCodes) - 1
         return codes[name]
 
-    def constant(graph, array, name):
-        buffer = schema.BufferT()
-        buffer.data = np.frombuffer(np.ascontiguousarray(array, dtype="<f4").tobytes(), dtype=np.uint8)
-        model.buffers.append(buffer)
-        tensor = schema.TensorT()
-        tensor.shape, tensor.type = list(array.shape), schema.TensorType.FLOAT32
-        tensor.buffer, tensor.name = len(model.buffers) - 1, name.encode()
-        graph.tensors.append(tensor)
-        return len(graph.tensors) - 1
-
     def constant_value(graph, index, producers):
         """The scalar held by a constant tensor, or by a DEQUANTIZE of a float16 one
         (quantize="float16" stores constants so); with the DEQUANTIZE op, if any."""
@@ -167,7 +173,8 @@ def replace_custom_operators(content, placeholder, replacements):
             op.opcodeIndex = opcode(code)
             op.customOptions = list(options)
             op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
-            op.inputs = [int(op.inputs[1])] + [constant(graph, a, f"{name}/{label}") for label, a in constants]
+            op.inputs = [int(op.inputs[1])] + [_float_constant(model, graph, a, f"{name}/{label}")
+                                              for label, a in constants]
             orphans += [producer] if producer is not None else []
             found.append(key)
         # A DEQUANTIZE that fed only a marker's key has nothing left to do.
@@ -246,16 +253,6 @@ def fold_epilogues(content, codes):
         return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype="<f4").reshape(
             [int(d) for d in tensor.shape] if tensor.shape is not None else [])
 
-    def add_constant(graph, array, name):
-        buffer = schema.BufferT()
-        buffer.data = np.frombuffer(np.ascontiguousarray(array, dtype="<f4").tobytes(), dtype=np.uint8)
-        model.buffers.append(buffer)
-        tensor = schema.TensorT()
-        tensor.shape, tensor.type, tensor.buffer, tensor.name = [len(array)], schema.TensorType.FLOAT32, \
-            len(model.buffers) - 1, name.encode()
-        graph.tensors.append(tensor)
-        return len(graph.tensors) - 1
-
     for graph in model.subgraphs:
         outputs = {int(t) for t in graph.outputs}
         dropped = []
@@ -314,8 +311,8 @@ def fold_epilogues(content, codes):
                 continue
             name = (graph.tensors[tensor].name or b"").decode()
             if affine:
-                op.inputs = list(op.inputs) + [add_constant(graph, scale.astype(np.float32), f"{name}/post_scale"),
-                                               add_constant(graph, offset.astype(np.float32), f"{name}/post_offset")]
+                op.inputs = list(op.inputs) + [_float_constant(model, graph, scale, f"{name}/post_scale"),
+                                               _float_constant(model, graph, offset, f"{name}/post_offset")]
             if activation is not None:
                 options["activation"] = activation
                 op.customOptions = list(flexbuffers.Dumps(options))
@@ -484,18 +481,10 @@ def int8_custom_operators_with_ranges(content, codes, ranges):
         tensor.type = schema.TensorType.INT8
 
     def twin(graph, index):
-        source = graph.tensors[index]
-        tensor = schema.TensorT()
-        tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
-        tensor.buffer, tensor.name = 0, (source.name or b"") + b"_int8"
-        grid(tensor, *ranges[source.name.decode()])
-        graph.tensors.append(tensor)
-        return len(graph.tensors) - 1
+        return _int8_twin(graph, index, int8_grid(*ranges[graph.tensors[index].name.decode()]))
 
     def operator(builtin, version, inputs, outputs):
-        op = schema.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = _opcode(model, builtin, version), inputs, outputs
-        return op
+        return _operator(model, builtin, version, inputs, outputs)
 
     for graph in model.subgraphs:
         outputs = {int(t) for t in graph.outputs}
@@ -613,24 +602,12 @@ def int8_pass_through(content, ranges):
                 grids = {grid(graph, t) for t in sources}
                 if None in grids or (len(grids) != 1 and not summing):
                     continue
-                tensor = schema.TensorT()
-                tensor.shape, tensor.shapeSignature = graph.tensors[y].shape, graph.tensors[y].shapeSignature
-                tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (graph.tensors[y].name or b"") + \
-                    b"_int8"
-                tensor.quantization = schema.QuantizationParametersT()
-                if summing:
-                    tensor.quantization = int8_grid(*ranges[graph.tensors[y].name.decode()])
-                else:
-                    tensor.quantization.scale = list(graph.tensors[sources[0]].quantization.scale)
-                    tensor.quantization.zeroPoint = list(graph.tensors[sources[0]].quantization.zeroPoint)
-                graph.tensors.append(tensor)
+                made = _int8_twin(graph, y, int8_grid(*ranges[graph.tensors[y].name.decode()]) if summing
+                                  else _same_grid(graph.tensors[sources[0]]))
                 for p, t in zip(data, sources):
                     op.inputs[p] = t
-                op.outputs[0] = len(graph.tensors) - 1
-                dequantize = schema.OperatorT()
-                dequantize.opcodeIndex = _opcode(model, B.DEQUANTIZE, 2)
-                dequantize.inputs, dequantize.outputs = [len(graph.tensors) - 1], [y]
-                ops.insert(k + 1, dequantize)
+                op.outputs[0] = made
+                ops.insert(k + 1, _operator(model, B.DEQUANTIZE, 2, [made], [y]))
                 changed = True
                 break
         # QUANTIZE(DEQUANTIZE(a)): its readers read a, where they take any grid; the ops
@@ -666,6 +643,13 @@ def int8_pass_through(content, ranges):
         graph.operators = ops
     _drop_unused_opcodes(model)
     return _packed(model, len(content))
+
+
+def _operator(model, builtin, version, inputs, outputs):
+    """A new builtin operator (OperatorT) of `model` with these inputs and outputs."""
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = _opcode(model, builtin, version), inputs, outputs
+    return op
 
 
 def _opcode(model, builtin, version):
@@ -787,15 +771,9 @@ def quantize_before_selection(content, codes):
             if graph.tensors[y].type != schema.TensorType.FLOAT32 or target.type != schema.TensorType.INT8 or \
                     q is None or q.scale is None or len(q.scale) != 1:
                 continue
-            source = graph.tensors[y]
-            tensor = schema.TensorT()
-            tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
-            tensor.type, tensor.buffer, tensor.name = schema.TensorType.INT8, 0, (source.name or b"") + b"_int8"
-            tensor.quantization = schema.QuantizationParametersT()
-            tensor.quantization.scale, tensor.quantization.zeroPoint = list(q.scale), list(q.zeroPoint)
-            graph.tensors.append(tensor)
-            quantize.inputs, quantize.outputs = [y], [len(graph.tensors) - 1]
-            selection.inputs[0], selection.outputs[0] = len(graph.tensors) - 1, out
+            made = _int8_twin(graph, y, _same_grid(target))
+            quantize.inputs, quantize.outputs = [y], [made]
+            selection.inputs[0], selection.outputs[0] = made, out
             moves.append((quantize, selection))
         for quantize, selection in moves:  # the QUANTIZE now runs just before the selection
             ops.remove(quantize)
