@@ -163,8 +163,9 @@ def test_qat_converts_with_custom_ops_int8_on_the_ranges_learnt(rng):
 @legacy_only
 def test_qat_custom_ops_around_crops_strides_and_batch_norms(rng):
     # A crop after the op (WHT1D to 12 of 16 channels) runs in int8 after it; a stride (an
-    # average pool after the op) and a batch norm stay float with the op, which QAT learns
-    # no range between.
+    # average pool after the op) stays float with the op, which QAT learns no range
+    # between; a batch norm and ReLU6 fold into the op, which then meets the ReLU's fake
+    # quant and runs in int8.
     from keras_wht import tflite
     from keras_wht.layers import WHT1D, WHT2D
     from tests.tflite.test_convert import output_step
@@ -186,7 +187,8 @@ def test_qat_custom_ops_around_crops_strides_and_batch_norms(rng):
     wht2d, wht1d, wht1d_bn = _wht_operators(custom)
     assert wht2d[1][0] == wht2d[2][0] == "FLOAT32"  # the average pool after it is float, so the op is (one type)
     assert wht1d[1][0] == wht1d[2][0] == "INT8"
-    assert wht1d_bn[2][0] == "FLOAT32"  # the batch norm after it computes in float, with it
+    assert wht1d_bn[1][0] == wht1d_bn[2][0] == "INT8"  # the batch norm and ReLU6 are in the op
+    assert "MUL" not in ops and ops[-4:] == ["KerasWht1D", "MEAN", "FULLY_CONNECTED", "DEQUANTIZE"], ops
     builtin = tflite.convert(aware, quantize="qat")
     got, want = (tflite.Interpreter(model_content=c).predict(x, progress=False) for c in (custom, builtin))
     step = output_step(custom) * (1 + 1e-5)  # one step, and float32's rounding of it

@@ -111,3 +111,17 @@ def test_a_one_shot_generator_calibrates_every_pass(network):
     shared = iter([data[i:i + 1] for i in range(len(data))])
     content = tflite.convert(model, quantize="int8", representative_data=lambda: shared, io_dtype="int8")
     assert content == tflite.convert(model, quantize="int8", representative_data=data, io_dtype="int8")
+
+
+def test_a_model_of_fixed_batch_size_calibrates_in_batches_of_it(rng):
+    # The builtin lowering reshapes with the batch size the input fixes; calibrating one
+    # sample at a time failed in TFLite's RESHAPE (`keras-wht bench layers --batch 10`).
+    model = keras.Sequential([keras.Input((4, 4, 8), batch_size=4), keras.layers.Conv2D(8, 1), WHT1D(block_size=8)])
+    randomize(model.layers[-1], rng)
+    data = rng.standard_normal((8, 4, 4, 8)).astype(np.float32)
+    for custom_ops in (False, True):
+        content = tflite.convert(model, quantize="int8", representative_data=data, custom_ops=custom_ops, verify=True)
+        assert tflite.Interpreter(model_content=content).get_input_details()[0]["shape"][0] == 4
+    with pytest.raises(ValueError, match="`representative_data` has 3 sample\\(s\\); the model's inputs take batches "
+                                         "of 4: give at least 4."):
+        tflite.convert(model, quantize="int8", representative_data=data[:3])

@@ -58,14 +58,19 @@ def check_samples(given, model, what, *, first=False):
 
 def representative(data, model):
     """The calibration data as a callable yielding lists of float32 arrays in the model's
-    input order, checked against the model's inputs first."""
+    input order, checked against the model's inputs first: one sample at a time, or for a
+    model whose inputs have a fixed batch size (keras.Input(batch_size=b)), b at a time."""
     if not callable(data):
         given = arrays(data, model, "representative_data")
         check_samples(given, model, "representative_data")
+        batch = _fixed_batch(model)
+        if len(given[0]) < batch:
+            raise ValueError(f"`representative_data` has {len(given[0])} sample(s); the model's inputs take batches "
+                             f"of {batch}: give at least {batch}.")
 
         def generate():
-            for i in range(len(given[0])):
-                yield [a[i:i + 1] for a in given]
+            for i in range(0, len(given[0]) - batch + 1, batch):
+                yield [a[i:i + batch] for a in given]
 
         return generate
 
@@ -98,6 +103,12 @@ def by_name(samples, model):
             yield dict(zip(names, sample))
 
     return generate
+
+
+def _fixed_batch(model):
+    """The batch size the model's inputs fix (1 where it is free)."""
+    sizes = {shape[0] for shape in (tuple(t.shape) for t in model.inputs) if shape and shape[0] is not None}
+    return int(max(sizes)) if sizes else 1
 
 
 def ranges(model, samples):
