@@ -122,6 +122,13 @@ def test_a_model_of_fixed_batch_size_calibrates_in_batches_of_it(rng):
     for custom_ops in (False, True):
         content = tflite.convert(model, quantize="int8", representative_data=data, custom_ops=custom_ops, verify=True)
         assert tflite.Interpreter(model_content=content).get_input_details()[0]["shape"][0] == 4
+    # predict takes such a model's batch size, padding the last batch: 10 samples in 3 calls.
+    it = tflite.Interpreter(model_content=tflite.convert(model, verify=True))
+    many = rng.standard_normal((10, 4, 4, 8)).astype(np.float32)
+    want = np.concatenate([np.asarray(model(np.concatenate([many[i:i + 4], np.zeros((4 - len(many[i:i + 4]), 4, 4, 8),
+                                                                                       np.float32)])))[:len(many[i:i + 4])]
+                           for i in range(0, 10, 4)])
+    np.testing.assert_allclose(it.predict(many, progress=False), want, atol=1e-5)
     with pytest.raises(ValueError, match="`representative_data` has 3 sample\\(s\\); the model's inputs take batches "
                                          "of 4: give at least 4."):
         tflite.convert(model, quantize="int8", representative_data=data[:3])

@@ -120,7 +120,8 @@ class Interpreter:
                 (for a model from `convert`, the Keras model's), or a dict {input name:
                 array} with the names of the model's signature (the Keras input names);
                 batch first.
-            batch_size: inputs per invoke (the input tensors are resized to it).
+            batch_size: inputs per invoke (the input tensors are resized to it); a model
+                whose inputs fix the batch size takes batches of that size instead.
             progress: show a progress bar (default: when there is more than one batch).
 
         Returns:
@@ -143,11 +144,18 @@ class Interpreter:
         if total == 0:
             raise ValueError("`x` has no samples (a batch of 0): nothing to predict.")
         batch_size = _checks.positive_int("batch_size", batch_size)
+        # A model whose inputs fix the batch size (keras.Input(batch_size=b)) cannot be
+        # resized: it takes batches of b, the last one padded with zeros.
+        fixed = max((int(d["shape_signature"][0]) for d in details if len(d.get("shape_signature", ()))),
+                    default=-1)
+        batch_size = fixed if fixed > 0 else batch_size
         starts = range(0, total, batch_size)
         show = len(starts) > 1 if progress is None else progress
         results = []
         for start in _track(starts, show, "predict"):
             batch = [a[start:start + batch_size] for a in inputs]
+            if fixed > 0 and len(batch[0]) < fixed:
+                batch = [np.concatenate([b, np.zeros((fixed - len(b), *b.shape[1:]), b.dtype)]) for b in batch]
             self._resize([len(batch[0])] * len(batch), details)
             for d, values in zip(self._interpreter.get_input_details(), batch):
                 self._interpreter.set_tensor(d["index"], _quantize(values, d))
@@ -157,7 +165,7 @@ class Interpreter:
                 raise ValueError(f"The {self.runtime} runtime could not run the model: {err}") from err
             results.append([_dequantize(self._interpreter.get_tensor(d["index"]), d)
                             for d in self._interpreter.get_output_details()])
-        outputs = [np.concatenate(parts) for parts in zip(*results)]
+        outputs = [np.concatenate(parts)[:total] for parts in zip(*results)]
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _signature_inputs(self):
