@@ -52,7 +52,7 @@ def int8(model, content, samples, io_dtype, *, lowered=()):
     # The layers in builtin ops, kept in float by name. A custom op is found by its code:
     # its output need not be named after its layer (a model's output is not), and a
     # layer's name may be another layer's scope (MobileNetV3's WHT1D "conv_1" and its stem
-    # convolution "conv", traced as "conv_1": the stem stayed float).
+    # convolution "conv", traced as "conv_1": matched by name, the stem would stay float).
     done = {id(layer) for layer in lowered}
     names = sorted({layer.name for layer in walk_layers(model)
                     if isinstance(layer, (WHT1D, WHT2D, SmoothThreshold)) and id(layer) not in done})
