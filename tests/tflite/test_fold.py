@@ -166,3 +166,29 @@ def test_int8_io_model_of_one_layer_runs_its_op_in_int8(rng):
     want = np.asarray(model(data[:8]))
     step = it.get_output_details()[0]["quantization"][0]
     assert np.abs(got - want).max() <= 4 * step
+
+
+def test_a_saved_and_reloaded_model_of_two_inputs_folds_in_float_and_int8(rng, tmp_path):
+    # As a user meets it: a functional model of two named inputs and two outputs, saved to
+    # .keras and loaded back, then converted; each branch's batch norm and activation fold.
+    a, b = keras.Input((8, 8, 16), name="a"), keras.Input((8, 8, 16), name="b")
+    x = L.ReLU()(_norm("norm_a", rng, 16)(WHT2D(name="w_a")(L.Conv2D(16, 1)(a))))
+    y = L.Activation("hard_swish")(_norm("norm_b", rng, 24)(WHT1D(24, name="w_b")(L.Conv2D(16, 1)(b))))
+    model = keras.Model([a, b], [L.Conv2D(4, 1, name="out_a")(x), L.Conv2D(4, 1, name="out_b")(y)])
+    for name in ("w_a", "w_b"):
+        randomize(model.get_layer(name), rng)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    data = [rng.standard_normal((16, 8, 8, 16)).astype(np.float32) for _ in range(2)]
+    for quantize in (None, "int8"):
+        kwargs = {"quantize": "int8", "representative_data": data} if quantize else {}
+        content = tflite.convert(loaded, custom_ops=True, verify=True, **kwargs)
+        ops = _custom(content)
+        assert sorted(o["activation"] for o, *_ in ops) == ["hard_swish", "relu"]
+        assert all(post is not None for _, post, _, _ in ops)
+        if quantize:
+            assert all(t_in == t_out == schema.TensorType.INT8 for _, _, t_in, t_out in ops)
+        else:
+            got = tflite.Interpreter(model_content=content).predict({"a": data[0], "b": data[1]}, progress=False)
+            for g, w in zip(got, model(data)):
+                np.testing.assert_allclose(g, np.asarray(w), atol=1e-4)

@@ -64,6 +64,6 @@ def int8(model, content, samples, io_dtype, *, lowered=()):
         # the Keras model's order).
         content = rewrite.int8_interface(signature.keras_order(content, model), *calibration.ranges(model, samples))
     if custom_ops:
-        content = rewrite.int8_pass_through(rewrite.int8_custom_operators_with_ranges(content, contract.OPS, ranges),
+        content = rewrite.int8_pass_through(rewrite.int8_custom_operators(content, contract.OPS, ranges),
                                            ranges)
     return content

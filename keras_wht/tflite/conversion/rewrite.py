@@ -41,6 +41,14 @@ def _int8_twin(graph, index, quantization):
     return len(graph.tensors) - 1
 
 
+def _grid(tensor):
+    """(scale, zero point) of an int8 tensor quantized per tensor, else None."""
+    q = tensor.quantization
+    if tensor.type != schema.TensorType.INT8 or q is None or q.scale is None or len(q.scale) != 1:
+        return None
+    return float(q.scale[0]), int(q.zeroPoint[0])
+
+
 def _same_grid(tensor):
     """A copy of `tensor`'s per-tensor quantization parameters (scale and zero point)."""
     q = schema.QuantizationParametersT()
@@ -255,6 +263,7 @@ def fold_epilogues(content, codes):
 
     for graph in model.subgraphs:
         outputs = {int(t) for t in graph.outputs}
+        consumers = _consumers(graph.operators)  # folding rewires outputs, never inputs
         dropped = []
         for op in list(graph.operators):
             if model.operatorCodes[op.opcodeIndex].customCode not in names or op.inputs is None or \
@@ -268,10 +277,10 @@ def fold_epilogues(content, codes):
             scale, offset, activation, chain, affine = np.ones(channels), np.zeros(channels), None, [], False
             crop, tensor = None, y
             while activation is None:
-                consumers = _consumers(graph.operators).get(tensor, [])
-                if tensor in outputs or len(consumers) != 1:
+                readers = consumers.get(tensor, [])
+                if tensor in outputs or len(readers) != 1:
                     break
-                nxt = consumers[0]
+                nxt = readers[0]
                 code = builtin.get(_code(model, nxt))
                 out = int(nxt.outputs[0])
                 if graph.tensors[out].type != schema.TensorType.FLOAT32:
@@ -413,72 +422,23 @@ def _consumers(ops):
     return consumers
 
 
-def int8_custom_operators(content, codes):
-    """Custom operators with a code in `codes` that sit between a DEQUANTIZE (int8 to
-    float) and a QUANTIZE (float to int8) take the int8 tensors directly (their kernels
-    have int8 inputs and outputs); the two ops are dropped. Only per-tensor
-    quantization qualifies. Returns the model bytes."""
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-    names = {code.encode() for code in codes}
-
-    def int8_per_tensor(graph, index):
-        tensor = graph.tensors[index]
-        q = tensor.quantization
-        return tensor.type == schema.TensorType.INT8 and q is not None and q.scale is not None and len(q.scale) == 1
-
-    for graph in model.subgraphs:
-        ops = list(graph.operators)
-        producer = {int(t): k for k, op in enumerate(ops) for t in (op.outputs if op.outputs is not None else [])}
-        consumers = {}
-        for k, op in enumerate(ops):
-            for t in op.inputs if op.inputs is not None else []:
-                consumers.setdefault(int(t), []).append(k)
-        outputs = {int(t) for t in graph.outputs}
-        dropped = set()
-        for k, op in enumerate(ops):
-            if model.operatorCodes[op.opcodeIndex].customCode not in names:
-                continue
-            x, y = int(op.inputs[0]), int(op.outputs[0])
-            before, after = producer.get(x), consumers.get(y, [])
-            if before is None or len(after) != 1 or consumers.get(x) != [k] or x in outputs or y in outputs:
-                continue
-            dequantize, quantize = ops[before], ops[after[0]]
-            if not (_code(model, dequantize) == schema.BuiltinOperator.DEQUANTIZE and
-                    _code(model, quantize) == schema.BuiltinOperator.QUANTIZE and
-                    int8_per_tensor(graph, int(dequantize.inputs[0])) and
-                    int8_per_tensor(graph, int(quantize.outputs[0]))):
-                continue
-            op.inputs[0], op.outputs[0] = int(dequantize.inputs[0]), int(quantize.outputs[0])
-            dropped |= {before, after[0]}
-        graph.operators = [op for k, op in enumerate(ops) if k not in dropped]
-    return _packed(model, len(content))
-
-
-def int8_custom_operators_with_ranges(content, codes, ranges):
+def int8_custom_operators(content, codes, ranges=None):
     """Every custom operator with a code in `codes` takes and gives int8 tensors (per
-    tensor), in the quantized model `content`: a float input from a DEQUANTIZE reads its
-    int8 source, a float output going only to a QUANTIZE writes its int8 target, a float
-    tensor between two such operators becomes int8, and where a float tensor must stay (a
-    builtin float op's input or output, a model output) a QUANTIZE or DEQUANTIZE is put in.
-    New int8 tensors get an asymmetric grid over `ranges[name]` ((min, max) by tensor
-    name, from the calibrated model); an operator meeting a float tensor without a range
-    stays float. DEQUANTIZE and QUANTIZE ops left without readers are dropped. Returns the
+    tensor), in the quantized model `content`, where it can: a float input from a
+    DEQUANTIZE reads its int8 source, a float output going only to a QUANTIZE writes its
+    int8 target, a float tensor between two such operators becomes int8, and where a float
+    tensor must stay (a builtin float op's input or output, a model output) a QUANTIZE or
+    DEQUANTIZE is put in. New int8 tensors get an asymmetric grid over `ranges[name]`
+    ((min, max) by tensor name, from the calibrated model; None: no new grids, so only an
+    operator between a DEQUANTIZE and a QUANTIZE changes, as in a QAT model whose fake
+    quants set every grid). An operator meeting a float tensor without a way to int8
+    stays float, and so does a lone one between float tensors (int8 would only add
+    rounding). DEQUANTIZE and QUANTIZE ops left without readers are dropped. Returns the
     model bytes."""
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     names = {code.encode() for code in codes}
+    ranges = ranges or {}
     Q, DQ = schema.BuiltinOperator.QUANTIZE, schema.BuiltinOperator.DEQUANTIZE
-
-    def custom(op):
-        return model.operatorCodes[op.opcodeIndex].customCode in names
-
-    def int8_per_tensor(graph, index):
-        tensor = graph.tensors[index]
-        q = tensor.quantization
-        return tensor.type == schema.TensorType.INT8 and q is not None and q.scale is not None and len(q.scale) == 1
-
-    def grid(tensor, low, high):
-        tensor.quantization = int8_grid(low, high)
-        tensor.type = schema.TensorType.INT8
 
     def twin(graph, index):
         return _int8_twin(graph, index, int8_grid(*ranges[graph.tensors[index].name.decode()]))
@@ -493,19 +453,30 @@ def int8_custom_operators_with_ranges(content, codes, ranges):
         ranged = lambda t: (graph.tensors[t].name or b"").decode() in ranges  # noqa: E731
         producer = {int(t): op for op in ops for t in (op.outputs if op.outputs is not None else [])}
         consumers = _consumers(ops)
+
+        def int8_source(x):
+            """The int8 tensor a DEQUANTIZE makes float tensor x from, or None."""
+            before = producer.get(x)
+            ok = before is not None and _code(model, before) == DQ and _grid(graph.tensors[int(before.inputs[0])])
+            return int(before.inputs[0]) if ok else None
+
+        def int8_target(y):
+            """The int8 tensor a QUANTIZE, the only reader of float tensor y, makes, or None."""
+            after = consumers.get(y, [])
+            ok = len(after) == 1 and y not in outputs and _code(model, after[0]) == Q and \
+                _grid(graph.tensors[int(after[0].outputs[0])])
+            return int(after[0].outputs[0]) if ok else None
+
         # Custom ops that go int8: those next to an int8 tensor (a DEQUANTIZE before, a QUANTIZE
         # after), then those next to one that goes, with ranges for what they read and write.
-        # A lone op between float tensors stays float: int8 would only add rounding.
-        def int8_neighbour(op):
-            before, after = producer.get(int(op.inputs[0])), consumers.get(int(op.outputs[0]), [])
-            return (before is not None and _code(model, before) == DQ and int8_per_tensor(graph, int(before.inputs[0]))) \
-                or any(_code(model, a) == Q and int8_per_tensor(graph, int(a.outputs[0])) for a in after)
-
-        candidates = [op for op in ops if custom(op) and float_(int(op.inputs[0])) and float_(int(op.outputs[0]))
-                      and ranged(int(op.inputs[0])) | (producer.get(int(op.inputs[0])) is not None and
-                                                       _code(model, producer[int(op.inputs[0])]) == DQ)
-                      and ranged(int(op.outputs[0]))]
-        chosen = {id(op) for op in candidates if int8_neighbour(op)}
+        candidates = [op for op in ops if names and model.operatorCodes[op.opcodeIndex].customCode in names
+                      and float_(int(op.inputs[0])) and float_(int(op.outputs[0]))
+                      and (ranged(int(op.inputs[0])) or int8_source(int(op.inputs[0])) is not None)
+                      and (ranged(int(op.outputs[0])) or int8_target(int(op.outputs[0])) is not None)]
+        chosen = {id(op) for op in candidates
+                  if int8_source(int(op.inputs[0])) is not None or any(
+                      _code(model, a) == Q and _grid(graph.tensors[int(a.outputs[0])])
+                      for a in consumers.get(int(op.outputs[0]), []))}
         grew = True
         while grew:
             grew = False
@@ -523,7 +494,8 @@ def int8_custom_operators_with_ranges(content, codes, ranges):
             before, after = producer.get(index), consumers.get(index, [])
             if before is not None and id(before) in chosen and after and index not in outputs and \
                     all(id(c) in chosen for c in after) and float_(index):
-                grid(graph.tensors[index], *ranges[graph.tensors[index].name.decode()])
+                graph.tensors[index].quantization = int8_grid(*ranges[graph.tensors[index].name.decode()])
+                graph.tensors[index].type = schema.TensorType.INT8
         new_ops, dropped = [], set()
         for op in ops:
             if id(op) not in chosen:
@@ -531,20 +503,17 @@ def int8_custom_operators_with_ranges(content, codes, ranges):
                 continue
             x, y = int(op.inputs[0]), int(op.outputs[0])
             if float_(x):
-                before = producer.get(x)
-                if before is not None and _code(model, before) == DQ and int8_per_tensor(graph, int(before.inputs[0])):
-                    op.inputs[0] = int(before.inputs[0])
+                if int8_source(x) is not None:
+                    op.inputs[0] = int8_source(x)
                 else:
                     q = twin(graph, x)
                     new_ops.append(operator(Q, 1, [x], [q]))
                     op.inputs[0] = q
             new_ops.append(op)
             if float_(y):
-                after = consumers.get(y, [])
-                if len(after) == 1 and y not in outputs and _code(model, after[0]) == Q and \
-                        int8_per_tensor(graph, int(after[0].outputs[0])):
-                    op.outputs[0] = int(after[0].outputs[0])
-                    dropped.add(id(after[0]))
+                if int8_target(y) is not None:
+                    dropped.add(id(consumers[y][0]))
+                    op.outputs[0] = int8_target(y)
                 else:
                     q = twin(graph, y)
                     op.outputs[0] = q
@@ -575,10 +544,7 @@ def int8_pass_through(content, ranges):
     moving = {B.CONCATENATION: None, B.PAD: 1, B.RESHAPE: 1, B.SLICE: 1, B.STRIDED_SLICE: 1, B.MAX_POOL_2D: 1}
 
     def grid(graph, t):
-        q = graph.tensors[t].quantization
-        if graph.tensors[t].type != schema.TensorType.INT8 or q is None or q.scale is None or len(q.scale) != 1:
-            return None
-        return float(q.scale[0]), int(q.zeroPoint[0])
+        return _grid(graph.tensors[t])
 
     for graph in model.subgraphs:
         outputs = {int(t) for t in graph.outputs}
