@@ -54,7 +54,7 @@ struct Impl {
     int64_t mask = -1;
   };
 
-  static inline void Butterfly(T& a, T& b) {
+  static KERAS_WHT_INLINE void Butterfly(T& a, T& b) {
     const T sum = V::Add(a, b);
     b = V::Sub(a, b);
     a = sum;
@@ -63,7 +63,7 @@ struct Impl {
   // log2(R) butterfly stages over r[0..R), resolved at compile time so that r stays in
   // registers: the two halves, then the butterflies between them.
   template <int R>
-  static inline void Radix(T* r) {
+  static KERAS_WHT_INLINE void Radix(T* r) {
     if constexpr (R >= 2) {
       Radix<R / 2>(r);
       Radix<R / 2>(r + R / 2);
@@ -73,7 +73,7 @@ struct Impl {
   }
 
   // q butterfly stages between the lanes of x (strides 1, 2, 4, 8 lanes).
-  static inline T InRegister(T x, int q) {
+  static KERAS_WHT_INLINE T InRegister(T x, int q) {
     if (W > 1 && q > 0) x = V::template LaneButterfly<1>(x);
     if (W > 2 && q > 1) x = V::template LaneButterfly<2>(x);
     if (W > 4 && q > 2) x = V::template LaneButterfly<4>(x);
@@ -86,7 +86,7 @@ struct Impl {
   // approximation fitted for keras-wht (|error| < 1e-7 in exact arithmetic, 3e-7 in
   // float32 over [0, 9]; tanh(9) is 1 to float precision). Horner's scheme: the fewest
   // multiplications, which bound this loop's speed.
-  static inline T SmoothThreshold(T u, T scale, T neg_threshold, T norm) {
+  static KERAS_WHT_INLINE T SmoothThreshold(T u, T scale, T neg_threshold, T norm) {
     const T z = V::Mul(u, scale);
     const T a = V::Abs(z);
     const T x = V::MinOr(a, V::Set(9.0f));
@@ -113,11 +113,11 @@ struct Impl {
     E* base;
     int64_t row, col;
     int bits;
-    inline E* At(int64_t p) const {
+    KERAS_WHT_INLINE E* At(int64_t p) const {
       return base + (p >> bits) * row + (p & ((int64_t{1} << bits) - 1)) * col;
     }
     // Whether all of 2**L positions lie in one row: then At(p) = base + p * col.
-    inline bool Linear(int L) const { return base == nullptr || bits >= L; }
+    KERAS_WHT_INLINE bool Linear(int L) const { return base == nullptr || bits >= L; }
   };
   using FloatLayout = Layout<float>;
 
@@ -127,18 +127,18 @@ struct Impl {
   struct LinearAt {
     E* first;
     int64_t step;
-    LinearAt(const Layout<E>& l, int64_t j, int64_t S)
+    KERAS_WHT_INLINE LinearAt(const Layout<E>& l, int64_t j, int64_t S)
         : first(l.base ? l.base + j * l.col : nullptr), step(S * l.col) {}
-    inline E* operator[](int i) const { return first + i * step; }
+    KERAS_WHT_INLINE E* operator[](int i) const { return first + i * step; }
   };
   template <int R, class E>
   struct TableAt {
     E* at[R];
-    TableAt(const Layout<E>& l, int64_t j, int64_t S) {
+    KERAS_WHT_INLINE TableAt(const Layout<E>& l, int64_t j, int64_t S) {
       KERAS_WHT_UNROLL
       for (int i = 0; i < R; ++i) at[i] = l.base ? l.At(j + i * S) : nullptr;
     }
-    inline E* operator[](int i) const { return at[i]; }
+    KERAS_WHT_INLINE E* operator[](int i) const { return at[i]; }
   };
 
   // One pass over g positions of K vectors each, from `from` into `to` (possibly the
@@ -383,26 +383,26 @@ struct Impl {
   // An element of the op's input as a real value: a float as it is, an int8 value q as
   // q * in_scale + in_shift (= in_scale * (q - zero point)). U: V, or VecScalar for tails.
   template <class U>
-  static inline typename U::T Real(const float* p, const PackedView&) {
+  static KERAS_WHT_INLINE typename U::T Real(const float* p, const PackedView&) {
     return U::Load(p);
   }
   template <class U>
-  static inline typename U::T Real(const int8_t* p, const PackedView& pk) {
+  static KERAS_WHT_INLINE typename U::T Real(const int8_t* p, const PackedView& pk) {
     return U::MulAdd(U::LoadInt8(p), U::Set(pk.in_scale), U::Set(pk.in_shift));
   }
 
   // The epilogue on values y of channels c, c + 1, ...: y * post_scale + post_offset, the
   // activation (NaN stays NaN), stored as floats or requantized to int8.
   template <class U>
-  static inline void Put(float* p, typename U::T y, int64_t c, const PackedView& pk) {
+  static KERAS_WHT_INLINE void Put(float* p, typename U::T y, int64_t c, const PackedView& pk) {
     U::Store(p, Epilogue<U>(y, c, pk));
   }
   template <class U>
-  static inline void Put(int8_t* p, typename U::T y, int64_t c, const PackedView& pk) {
+  static KERAS_WHT_INLINE void Put(int8_t* p, typename U::T y, int64_t c, const PackedView& pk) {
     U::StoreInt8(p, U::MulAdd(Epilogue<U>(y, c, pk), U::Set(pk.out_inverse), U::Set(pk.out_zero)));
   }
   template <class U>
-  static inline typename U::T Epilogue(typename U::T y, int64_t c, const PackedView& pk) {
+  static KERAS_WHT_INLINE typename U::T Epilogue(typename U::T y, int64_t c, const PackedView& pk) {
     using R = typename U::T;
     if (pk.post_scale != nullptr) y = U::MulAdd(y, U::Load(pk.post_scale + c), U::Load(pk.post_offset + c));
     switch (pk.activation) {

@@ -25,6 +25,18 @@
 #include <stdint.h>
 #include <string.h>
 
+// For the helpers of the kernels' inner loops. GCC stops inlining plain `inline` functions
+// once a unit has grown past its limits, and the kernel units instantiate many passes: it
+// then called SmoothThreshold, the in-register stages and the epilogue out of line, each
+// call saving and restoring the vector registers around it.
+#if defined(__GNUC__) || defined(__clang__)
+#define KERAS_WHT_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define KERAS_WHT_INLINE __forceinline
+#else
+#define KERAS_WHT_INLINE inline
+#endif
+
 namespace keras_wht {
 // Internal linkage: every kernel unit uses VecScalar (for its tails), each compiled with
 // its own instruction set, and must not share a copy of its functions with another unit.
