@@ -200,8 +200,12 @@ struct Impl {
       case 1: return Pass<2, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
       case 2: return Pass<4, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
       case 3: return Pass<8, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 4:  // only a whole group in one pass (kSinglePassStages)
+        if constexpr (kFused && kSinglePassStages >= 4)
+          return Pass<16, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
+        return;
       default:
-        return;  // never: passes have at most kMaxStages <= 3 stages
+        return;  // never: passes have at most 4 stages
     }
   }
 
@@ -232,10 +236,7 @@ struct Impl {
   template <class In, class Out, class Add>
   static void Group(const Layout<In>& src, const Layout<Out>& dst, const Layout<Add>& add, int L, int K, int q,
                     const Params& prm, const PackedView& pk, float* scratch) {
-    if (L <= kMaxStages) return PassOf<true, true>(L, src, dst, add, L, K, 1, q, prm, pk);
-    if constexpr (kSinglePassStages >= 4) {
-      if (L == 4) return SinglePass16(src, dst, add, K, q, prm, pk);
-    }
+    if (L <= kSinglePassStages) return PassOf<true, true>(L, src, dst, add, L, K, 1, q, prm, pk);
     const int B = L - kFusedStages;  // the bits of the plain passes
     const int passes = (B + kMaxStages - 1) / kMaxStages;
     const FloatLayout fnone = {nullptr, 0, 0, 0};
@@ -268,22 +269,6 @@ struct Impl {
         else
           PassOf<false, false>(PassStages(B, passes, n), from, from, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
       }
-    }
-  }
-
-  // A group of 2**4 positions in one pass of 2**4 vectors (kSinglePassStages): kept out of
-  // PassOfLayout, whose other passes ran up to 1.4x slower with it there.
-  template <class In, class Out, class Add>
-  static void SinglePass16(const Layout<In>& src, const Layout<Out>& dst, const Layout<Add>& add, int K, int q,
-                           const Params& prm, const PackedView& pk) {
-    constexpr bool kInt8Out = std::is_same<Out, int8_t>::value;
-    const bool linear = src.Linear(4) && dst.Linear(4) && add.Linear(4);
-    const bool finish = kInt8Out || pk.HasEpilogue();
-    if (linear && finish) return Pass<16, true, true, true>(src, dst, add, 16, K, 1, q, prm, pk);
-    if (!linear && finish) return Pass<16, false, true, true>(src, dst, add, 16, K, 1, q, prm, pk);
-    if constexpr (!kInt8Out) {
-      if (linear) return Pass<16, true, true, false>(src, dst, add, 16, K, 1, q, prm, pk);
-      return Pass<16, false, true, false>(src, dst, add, 16, K, 1, q, prm, pk);
     }
   }
 
@@ -467,7 +452,7 @@ struct Impl {
     for (int64_t row = begin; row < end; ++row) {
       In* x = const_cast<In*>(in) + row * C_in;
       Out* y = out + row * C;
-      if (direct && L <= kMaxStages) {
+      if (direct && L <= kSinglePassStages) {
         // Blocks of one pass: the whole row in one, each block's positions reading the
         // parameters of position (p mod group) (a call per block cost more than a
         // one-vector block's work).

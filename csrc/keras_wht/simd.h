@@ -142,9 +142,9 @@ struct VecAvx512 {
   using T = __m512;
   static constexpr int kWidth = 16;
   // 2**3 vectors a pass, or 2**4 for a group done in one pass (threshold included): AVX-512
-  // has 32 registers, but passes of 2**4 spilled and measured up to 1.5x slower (a 64x64
-  // tile, an 8x8 one) than passes of 2**3, while a 4x4 tile in one pass ran 1.4x faster
-  // than in two.
+  // has 32 registers, but passes of 2**4 everywhere measured 1.15-1.3x slower than passes
+  // of 2**3 (8x8 and 64x64 tiles, 1-D blocks of 1024), while a 4x4 tile in one pass ran
+  // 1.4x faster than in two.
   static constexpr int kMaxStages = 3;
   static constexpr int kSinglePassStages = 4;
   static inline T Load(const float* p) { return _mm512_loadu_ps(p); }
