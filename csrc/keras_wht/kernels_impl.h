@@ -34,6 +34,10 @@ inline int Log2(int64_t n) {
   return l;
 }
 
+// The threshold a pass applies between its stages and their inverse: none (a plain pass),
+// to float32 precision, or to the precision of an int8 output (Impl::SmoothThreshold).
+enum class Threshold { kNone, kFloat, kInt8 };
+
 template <class V>
 struct Impl {
   using T = typename V::T;
@@ -82,24 +86,41 @@ struct Impl {
   }
 
   // S(z) * norm, z = u * scale, S(z) = tanh(z) * max(|z| - T, 0); `neg_threshold` holds
-  // -T * norm (Pack). tanh(|z|) = x P(x^2) / Q(x^2) with x = min(|z|, 9), a rational
-  // approximation fitted for keras-wht (|error| < 1e-7 in exact arithmetic, 3e-7 in
-  // float32 over [0, 9]; tanh(9) is 1 to float precision). Horner's scheme: the fewest
-  // multiplications, which bound this loop's speed.
+  // -T * norm (Pack). tanh(|z|) = x P(x^2) / Q(x^2) with x = min(|z|, clamp), rational
+  // approximations fitted for keras-wht (minimax over [0, clamp]). Horner's scheme: the
+  // fewest multiplications, which bound this loop's speed.
+  //   kFloat: P and Q of degree 4, clamp 9 (tanh(9) is 1 to float precision), an exact
+  //     quotient: |error| < 1e-7 in exact arithmetic, 3e-7 in float32.
+  //   kInt8: degree 2, clamp 5.25, the reciprocal estimate: |error| < 1.2e-4 (AVX-512,
+  //     NEON) or 4.3e-4 (AVX2), where an int8 output's step is 1/255 of its range; 15
+  //     instructions a vector instead of 21 (AVX-512), the threshold being up to 40% of the
+  //     op's time.
+  template <Threshold kPrecision>
   static KERAS_WHT_INLINE T SmoothThreshold(T u, T scale, T neg_threshold, T norm) {
     const T z = V::Mul(u, scale);
     const T a = V::Abs(z);
-    const T x = V::MinOr(a, V::Set(9.0f));
-    const T y = V::Mul(x, x);
-    T p = V::MulAdd(y, V::Set(1.3184114772135658e-08f), V::Set(2.0471740571740421e-05f));
-    p = V::MulAdd(y, p, V::Set(0.0034865758831484827f));
-    p = V::MulAdd(y, p, V::Set(0.13373192435414563f));
-    p = V::MulAdd(y, p, V::Set(0.99999990631908464f));
-    T q = V::MulAdd(y, V::Set(7.7026156082571351e-07f), V::Set(0.0003271375952570255f));
-    q = V::MulAdd(y, q, V::Set(0.025841955716366268f));
-    q = V::MulAdd(y, q, V::Set(0.46706489287327907f));
-    q = V::MulAdd(y, q, V::Set(1.0f));
-    const T tanh_a = V::Div(V::Mul(x, p), q);
+    T tanh_a;
+    if constexpr (kPrecision == Threshold::kInt8) {
+      const T x = V::MinOr(a, V::Set(5.25f));
+      const T y = V::Mul(x, x);
+      T p = V::MulAdd(y, V::Set(6.30820245e-04f), V::Set(0.100872684f));
+      p = V::MulAdd(y, p, V::Set(0.999753522f));
+      T q = V::MulAdd(y, V::Set(0.0123899206f), V::Set(0.433513002f));
+      q = V::MulAdd(y, q, V::Set(1.0f));
+      tanh_a = V::Mul(V::Mul(x, p), V::Reciprocal(q));
+    } else {
+      const T x = V::MinOr(a, V::Set(9.0f));
+      const T y = V::Mul(x, x);
+      T p = V::MulAdd(y, V::Set(1.3184114772135658e-08f), V::Set(2.0471740571740421e-05f));
+      p = V::MulAdd(y, p, V::Set(0.0034865758831484827f));
+      p = V::MulAdd(y, p, V::Set(0.13373192435414563f));
+      p = V::MulAdd(y, p, V::Set(0.99999990631908464f));
+      T q = V::MulAdd(y, V::Set(7.7026156082571351e-07f), V::Set(0.0003271375952570255f));
+      q = V::MulAdd(y, q, V::Set(0.025841955716366268f));
+      q = V::MulAdd(y, q, V::Set(0.46706489287327907f));
+      q = V::MulAdd(y, q, V::Set(1.0f));
+      tanh_a = V::Div(V::Mul(x, p), q);
+    }
     const T shrunk = V::MaxOr(V::MulAdd(a, norm, neg_threshold), V::Set(0.0f));
     return V::CopySign(V::Mul(tanh_a, shrunk), z);
   }
@@ -146,7 +167,7 @@ struct Impl {
   // stages. Adds `add` (the residual, laid out like `to`) when its base is set. Reads
   // int8 elements as real values; with kFinish (the last pass), stores through the
   // epilogue (and requantizes to int8).
-  template <int R, bool kLinear, bool kFused, bool kFinish, class In, class Out, class Add>
+  template <int R, bool kLinear, Threshold kThreshold, bool kFinish, class In, class Out, class Add>
   static void Pass(const Layout<In> from, const Layout<Out> to, const Layout<Add> add, int64_t g, int K, int64_t S,
                    int q, const Params& prm, const PackedView& pk) {
     using SrcAt = typename std::conditional<kLinear, LinearAt<R, In>, TableAt<R, In>>::type;
@@ -163,11 +184,11 @@ struct Impl {
           KERAS_WHT_UNROLL
           for (int i = 0; i < R; ++i) r[i] = InRegister(Real<V>(src[i] + k * W, pk), q);
           Radix<R>(r);
-          if constexpr (kFused) {
+          if constexpr (kThreshold != Threshold::kNone) {
             const int64_t at = (j & prm.mask) * prm.stride + k * prm.k_stride, step = S * prm.stride;
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i)
-              r[i] = SmoothThreshold(r[i], V::Load(prm.scale + at + i * step), V::Load(prm.threshold + at + i * step),
+              r[i] = SmoothThreshold<kThreshold>(r[i], V::Load(prm.scale + at + i * step), V::Load(prm.threshold + at + i * step),
                                      norm);
             Radix<R>(r);
             KERAS_WHT_UNROLL
@@ -191,18 +212,18 @@ struct Impl {
   }
 
   // A pass of `stages` (0 to kMaxStages) butterfly stages, with addresses by stride where
-  // the layouts allow. kFused: the stages, the threshold, the stages again.
-  template <bool kFused, bool kFinish, bool kLinear, class In, class Out, class Add>
+  // the layouts allow. With a threshold: the stages, the threshold, the stages again.
+  template <Threshold kThreshold, bool kFinish, bool kLinear, class In, class Out, class Add>
   static void PassOfLayout(int stages, const Layout<In>& from, const Layout<Out>& to, const Layout<Add>& add, int64_t g,
                            int K, int64_t S, int q, const Params& prm, const PackedView& pk) {
     switch (stages) {
-      case 0: return Pass<1, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
-      case 1: return Pass<2, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
-      case 2: return Pass<4, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
-      case 3: return Pass<8, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 0: return Pass<1, kLinear, kThreshold, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 1: return Pass<2, kLinear, kThreshold, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 2: return Pass<4, kLinear, kThreshold, kFinish>(from, to, add, g, K, S, q, prm, pk);
+      case 3: return Pass<8, kLinear, kThreshold, kFinish>(from, to, add, g, K, S, q, prm, pk);
       case 4:  // only a whole group in one pass (kSinglePassStages)
-        if constexpr (kFused && kSinglePassStages >= 4)
-          return Pass<16, kLinear, kFused, kFinish>(from, to, add, g, K, S, q, prm, pk);
+        if constexpr (kThreshold != Threshold::kNone && kSinglePassStages >= 4)
+          return Pass<16, kLinear, kThreshold, kFinish>(from, to, add, g, K, S, q, prm, pk);
         return;
       default:
         return;  // never: passes have at most 4 stages
@@ -210,17 +231,17 @@ struct Impl {
   }
 
   // kFinish passes store through the epilogue only where there is one (or int8 to write).
-  template <bool kFused, bool kFinish, class In, class Out, class Add>
+  template <Threshold kThreshold, bool kFinish, class In, class Out, class Add>
   static void PassOf(int stages, const Layout<In>& from, const Layout<Out>& to, const Layout<Add>& add, int L, int K,
                      int64_t S, int q, const Params& prm, const PackedView& pk, int64_t g = 0) {
     constexpr bool kInt8Out = std::is_same<Out, int8_t>::value;
     if constexpr (kFinish && !kInt8Out) {
-      if (!pk.HasEpilogue()) return PassOf<kFused, false>(stages, from, to, add, L, K, S, q, prm, pk, g);
+      if (!pk.HasEpilogue()) return PassOf<kThreshold, false>(stages, from, to, add, L, K, S, q, prm, pk, g);
     }
     if (g == 0) g = int64_t{1} << L;
     if (from.Linear(L) && to.Linear(L) && add.Linear(L))
-      return PassOfLayout<kFused, kFinish, true>(stages, from, to, add, g, K, S, q, prm, pk);
-    return PassOfLayout<kFused, kFinish, false>(stages, from, to, add, g, K, S, q, prm, pk);
+      return PassOfLayout<kThreshold, kFinish, true>(stages, from, to, add, g, K, S, q, prm, pk);
+    return PassOfLayout<kThreshold, kFinish, false>(stages, from, to, add, g, K, S, q, prm, pk);
   }
 
   // Forward WHT, threshold and inverse WHT over 2**L positions of K vectors, from src
@@ -233,10 +254,10 @@ struct Impl {
   // reverse order, the last pass writing dst. The plain passes change only the low B bits,
   // so they run block by block of 2**B positions, each block going through all of them
   // while it is in the L1 cache; only the fused pass spans the group.
-  template <class In, class Out, class Add>
+  template <Threshold kThreshold, class In, class Out, class Add>
   static void Group(const Layout<In>& src, const Layout<Out>& dst, const Layout<Add>& add, int L, int K, int q,
                     const Params& prm, const PackedView& pk, float* scratch) {
-    if (L <= kSinglePassStages) return PassOf<true, true>(L, src, dst, add, L, K, 1, q, prm, pk);
+    if (L <= kSinglePassStages) return PassOf<kThreshold, true>(L, src, dst, add, L, K, 1, q, prm, pk);
     const int B = L - kFusedStages;  // the bits of the plain passes
     const int passes = (B + kMaxStages - 1) / kMaxStages;
     const FloatLayout fnone = {nullptr, 0, 0, 0};
@@ -247,14 +268,14 @@ struct Impl {
       int bit = 0;
       for (int n = 0; n < passes; ++n) {
         if (n == 0)
-          PassOf<false, false>(PassStages(B, passes, n), from, to, Layout<Add>{nullptr, 0, 0, 0}, B, K,
+          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), from, to, Layout<Add>{nullptr, 0, 0, 0}, B, K,
                                int64_t{1} << bit, q, prm, pk);
         else
-          PassOf<false, false>(PassStages(B, passes, n), to, to, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
+          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), to, to, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
         bit += PassStages(B, passes, n);
       }
     }
-    PassOf<true, false>(kFusedStages, buf, buf, fnone, L, K, int64_t{1} << B, 0, prm, pk);
+    PassOf<kThreshold, false>(kFusedStages, buf, buf, fnone, L, K, int64_t{1} << B, 0, prm, pk);
     for (int64_t first = 0; first < (int64_t{1} << L); first += int64_t{1} << B) {
       const FloatLayout from = Sub(buf, first);
       // The epilogue's channels of these positions (1-D: they advance with the position).
@@ -264,10 +285,10 @@ struct Impl {
       for (int n = passes - 1; n >= 0; --n) {
         bit -= PassStages(B, passes, n);
         if (n == 0)
-          PassOf<false, true>(PassStages(B, passes, n), from, Sub(dst, first), Sub(add, first), B, K,
+          PassOf<Threshold::kNone, true>(PassStages(B, passes, n), from, Sub(dst, first), Sub(add, first), B, K,
                               int64_t{1} << bit, q, block, pk);
         else
-          PassOf<false, false>(PassStages(B, passes, n), from, from, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
+          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), from, from, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
       }
     }
   }
@@ -304,7 +325,7 @@ struct Impl {
     const int passes = stages == 0 ? 1 : (stages + most - 1) / most;
     for (int n = 0, bit = first; n < passes; ++n) {
       const int k = PassStages(stages, passes, n);
-      PassOfLayout<false, false, kLinear>(k, l, l, none, g, 1, int64_t{1} << bit, n == 0 ? q : 0, Unused(), NoView());
+      PassOfLayout<Threshold::kNone, false, kLinear>(k, l, l, none, g, 1, int64_t{1} << bit, n == 0 ? q : 0, Unused(), NoView());
       bit += k;
     }
   }
@@ -336,7 +357,7 @@ struct Impl {
         float buffer[W > 1 ? W : 1] = {};
         for (int i = 0; i < n; ++i) buffer[i] = v[i];
         const FloatLayout b = {buffer, 0, W, 0};
-        Pass<1, true, false, false>(b, b, none, 1, 1, 1, Log2(n), Unused(), NoView());
+        Pass<1, true, Threshold::kNone, false>(b, b, none, 1, 1, 1, Log2(n), Unused(), NoView());
         for (int i = 0; i < n; ++i) v[i] = buffer[i];
       }
       return;
@@ -438,6 +459,8 @@ struct Impl {
   template <class In, class Out>
   static void Run1D(const Wht1DShape& s, const PackedView& pk, const In* in, Out* out, int64_t begin,
                     int64_t end, float* scratch) {
+    // An int8 output needs the threshold to its precision only (SmoothThreshold).
+    constexpr Threshold kThreshold = std::is_same<Out, int8_t>::value ? Threshold::kInt8 : Threshold::kFloat;
     const int64_t C = s.channels, C_in = s.InChannels(), shrink = s.Group();
     const int b = s.block;
     const int lanes = b < W ? b : W;   // in-register part of a block
@@ -460,7 +483,7 @@ struct Impl {
         const Layout<In> src = {x, 0, W, 62};
         const Layout<Out> dst = {y, 0, W, 62};
         const Layout<In> add = {s.residual ? x : nullptr, 0, W, 62};
-        PassOf<true, true>(L, src, dst, add, L, 1, 1, q, prm, pk, vectors);
+        PassOf<kThreshold, true>(L, src, dst, add, L, 1, 1, q, prm, pk, vectors);
         continue;
       }
       if (direct) {
@@ -470,7 +493,7 @@ struct Impl {
           const Layout<In> src = {x + at * W, 0, W, L};
           const Layout<Out> dst = {y + at * W, 0, W, L};
           const Layout<In> add = {s.residual ? x + at * W : nullptr, 0, W, L};
-          Group(src, dst, add, L, 1, q, prm, pk, scratch);
+          Group<kThreshold>(src, dst, add, L, 1, q, prm, pk, scratch);
         }
         continue;
       }
@@ -500,7 +523,7 @@ struct Impl {
       const Params prm = {pk.scale, pk.threshold, W, 0, pk.out_norm};
       for (int64_t at = 0; at < vectors; at += group) {
         const FloatLayout buf = {staging + at * W, 0, W, L};
-        Group(buf, buf, FloatLayout{nullptr, 0, 0, 0}, L, 1, q, prm, plain, scratch);
+        Group<kThreshold>(buf, buf, FloatLayout{nullptr, 0, 0, 0}, L, 1, q, prm, plain, scratch);
       }
       Finish(y, staging, s.residual ? x : static_cast<const In*>(nullptr), C, 0, pk);
     }
@@ -550,6 +573,8 @@ struct Impl {
   template <class In, class Out>
   static void Run2D(const Wht2DShape& s, const PackedView& pk, const In* in, Out* out, int64_t begin,
                     int64_t end, float* scratch) {
+    // An int8 output needs the threshold to its precision only (SmoothThreshold).
+    constexpr Threshold kThreshold = std::is_same<Out, int8_t>::value ? Threshold::kInt8 : Threshold::kFloat;
     const int64_t H = s.height, Wd = s.width, C = s.channels;
     const int bh = s.block_h, bw = s.block_w;
     const int64_t E = ChannelChunk(s, W), padded_c = (C + E - 1) / E * E;
@@ -569,7 +594,7 @@ struct Impl {
         const Layout<In> src = {const_cast<In*>(in) + t.corner, Wd * C, C, bits_w};
         const Layout<Out> dst = {out + t.corner, Wd * C, C, bits_w};
         const Layout<In> add = {s.residual ? src.base : nullptr, Wd * C, C, bits_w};
-        Group(src, dst, add, L, K, 0, prm, pk, scratch);
+        Group<kThreshold>(src, dst, add, L, K, 0, prm, pk, scratch);
         continue;
       }
       // Edge tiles and partial chunks: a zero-padded float copy in `scratch`, transformed
@@ -585,7 +610,7 @@ struct Impl {
           }
           for (; c < E; ++c) to[c] = 0.0f;
         }
-      Group(buf, buf, FloatLayout{nullptr, 0, 0, 0}, L, K, 0, prm, plain, scratch);
+      Group<kThreshold>(buf, buf, FloatLayout{nullptr, 0, 0, 0}, L, K, 0, prm, plain, scratch);
       for (int i = 0; i < bh; ++i)
         for (int j = 0; j < bw; ++j) {
           if (t.h0 + i >= H || t.w0 + j >= Wd) continue;
