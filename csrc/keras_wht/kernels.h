@@ -21,8 +21,9 @@
 //
 // The smooth threshold is S(z) = tanh(z) * max(|z| - T, 0), z = scale * coefficient, as
 // in the Keras layers (keras_wht.ops.smooth_threshold), its tanh to 3e-7 for float32
-// outputs and to the precision an int8 output needs (1.2e-4, AVX2 4.3e-4) for int8 ones. Coefficients are in natural
-// (Hadamard) order; a sequency-ordered layer's parameters are permuted by the converter.
+// outputs and to the precision an int8 output needs (1.2e-4, AVX2 4.3e-4) for int8 ones.
+// Coefficients are in natural (Hadamard) order; a sequency-ordered layer's parameters are
+// permuted by the converter.
 //
 // Usage: Pack*() once per set of parameters, then Run() on any sub-range of the work
 // items [0, WorkItems()) so that callers can split the work between threads.

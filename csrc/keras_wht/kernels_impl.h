@@ -188,8 +188,8 @@ struct Impl {
             const int64_t at = (j & prm.mask) * prm.stride + k * prm.k_stride, step = S * prm.stride;
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i)
-              r[i] = SmoothThreshold<kThreshold>(r[i], V::Load(prm.scale + at + i * step), V::Load(prm.threshold + at + i * step),
-                                     norm);
+              r[i] = SmoothThreshold<kThreshold>(r[i], V::Load(prm.scale + at + i * step),
+                                                 V::Load(prm.threshold + at + i * step), norm);
             Radix<R>(r);
             KERAS_WHT_UNROLL
             for (int i = 0; i < R; ++i) r[i] = InRegister(r[i], q);
@@ -268,10 +268,11 @@ struct Impl {
       int bit = 0;
       for (int n = 0; n < passes; ++n) {
         if (n == 0)
-          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), from, to, Layout<Add>{nullptr, 0, 0, 0}, B, K,
-                               int64_t{1} << bit, q, prm, pk);
+          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), from, to, Layout<Add>{nullptr, 0, 0, 0}, B,
+                                          K, int64_t{1} << bit, q, prm, pk);
         else
-          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), to, to, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
+          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), to, to, fnone, B, K, int64_t{1} << bit, 0, prm,
+                                          pk);
         bit += PassStages(B, passes, n);
       }
     }
@@ -286,9 +287,10 @@ struct Impl {
         bit -= PassStages(B, passes, n);
         if (n == 0)
           PassOf<Threshold::kNone, true>(PassStages(B, passes, n), from, Sub(dst, first), Sub(add, first), B, K,
-                              int64_t{1} << bit, q, block, pk);
+                                         int64_t{1} << bit, q, block, pk);
         else
-          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), from, from, fnone, B, K, int64_t{1} << bit, 0, prm, pk);
+          PassOf<Threshold::kNone, false>(PassStages(B, passes, n), from, from, fnone, B, K, int64_t{1} << bit, 0,
+                                          prm, pk);
       }
     }
   }
@@ -325,7 +327,8 @@ struct Impl {
     const int passes = stages == 0 ? 1 : (stages + most - 1) / most;
     for (int n = 0, bit = first; n < passes; ++n) {
       const int k = PassStages(stages, passes, n);
-      PassOfLayout<Threshold::kNone, false, kLinear>(k, l, l, none, g, 1, int64_t{1} << bit, n == 0 ? q : 0, Unused(), NoView());
+      PassOfLayout<Threshold::kNone, false, kLinear>(k, l, l, none, g, 1, int64_t{1} << bit, n == 0 ? q : 0, Unused(),
+                                                     NoView());
       bit += k;
     }
   }
