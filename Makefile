@@ -9,7 +9,8 @@ export CUDA_VISIBLE_DEVICES ?=
 # the kernels build with (at pip install too, the device venvs' included), CMake, and the
 # aarch64 cross compiler with qemu for the ARM tests (which have no arm64 pthreadpool, so
 # they run the built-in pool).
-APT_PACKAGES := g++ cmake libflatbuffers-dev libpthreadpool-dev g++-aarch64-linux-gnu qemu-user dataset-fashion-mnist
+APT_PACKAGES := g++ cmake libflatbuffers-dev libpthreadpool-dev g++-aarch64-linux-gnu qemu-user dataset-fashion-mnist \
+	mmdebstrap qemu-user-static arch-test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The kernels must build here: a failed build is an error, not a package without them.
 export KERAS_WHT_REQUIRE_KERNELS ?= 1

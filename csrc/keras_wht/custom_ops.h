@@ -42,6 +42,21 @@ KERAS_WHT_EXPORT const TfLiteRegistration* KerasWht_Register_WHT2D(void);
 // on `resolver`: for runtimes whose headers are not at hand (the Python package).
 KERAS_WHT_EXPORT void KerasWht_RegisterWith(void* resolver, void* add_custom);
 
+// LiteRT's C API (a CompiledModel made with LiteRtCreateCompiledModel): registers both ops
+// as LiteRT custom-op kernels on `litert_options` (a LiteRtOptions) for compiling
+// `litert_model` (the LiteRtModel to compile; its KerasWht ops are read now, since LiteRT
+// tells a custom kernel neither which node it runs nor its tensors' quantization). Each op
+// runs on up to num_threads threads (1 to 1024) of the kernels' own pool. Returns the
+// registration, to be freed with KerasWht_DestroyLiteRtCustomOps after the compiled
+// model is destroyed; or NULL with the reason in `error` (error_size bytes, may be NULL):
+// an app without libLiteRt.so, an unreadable op, or two ops that LiteRT's interface leaves
+// indistinguishable (the same parameters, other options). LiteRT 2.3 ignores a custom
+// kernel's status, so a failing op also prints its reason to stderr.
+typedef struct KerasWht_LiteRtOps KerasWht_LiteRtOps;
+KERAS_WHT_EXPORT KerasWht_LiteRtOps* KerasWht_AddLiteRtCustomOps(void* litert_options, void* litert_model,
+                                                                 int num_threads, char* error, size_t error_size);
+KERAS_WHT_EXPORT void KerasWht_DestroyLiteRtCustomOps(KerasWht_LiteRtOps* ops);
+
 // The unnormalised Walsh-Hadamard transform of `rows` rows of n floats in place (n a
 // power of two): the transform alone, e.g. to measure it. Returns 0, or -1 for bad n.
 KERAS_WHT_EXPORT int KerasWht_Fwht(float* data, int64_t rows, int n);

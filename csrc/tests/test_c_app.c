@@ -1,6 +1,7 @@
 // A C99 app includes keras-wht's public header and uses it: the op names, the
 // registrations and the transform (what TFLite's C API, e.g.
-// TfLiteInterpreterOptionsAddCustomOp, needs from it).
+// TfLiteInterpreterOptionsAddCustomOp, needs from it), and the LiteRT registration (which
+// refuses here: this app links no libLiteRt.so).
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,11 @@ int main(void) {
   if (KerasWht_Fwht(data, 1, 3) != -1) return fail("n = 3 accepted");
   if (KerasWht_Isa() == NULL || KerasWht_Isa()[0] == '\0') return fail("no instruction set");
   if (KerasWht_ThreadPool() == NULL || KerasWht_ThreadPool()[0] == '\0') return fail("no thread pool");
+  char error[200];
+  int options = 0, model = 0;
+  if (KerasWht_AddLiteRtCustomOps(&options, &model, 1, error, sizeof error) != NULL ||
+      strstr(error, "link the app with libLiteRt.so") == NULL)
+    return fail("the LiteRT registration without LiteRT");
   printf("test_c_app: ok (%s, %s threads)\n", KerasWht_Isa(), KerasWht_ThreadPool());
   return 0;
 }

@@ -360,6 +360,20 @@ void ExpectError(const TfLiteRegistration* reg, Graph& g, const std::vector<uint
          std::string("error mentioning '") + needle + "'");
 }
 
+// Without libLiteRt.so in the process (this test links none), the LiteRT registration
+// refuses with a reason instead of calling a null function.
+void TestLiteRtWithoutLiteRt() {
+  char error[256] = "";
+  int dummy = 0;
+  Expect(KerasWht_AddLiteRtCustomOps(&dummy, &dummy, 1, error, sizeof error) == nullptr,
+         "KerasWht_AddLiteRtCustomOps without LiteRT gives no registration");
+  Expect(strcmp(error, "KerasWht_AddLiteRtCustomOps: LiteRT's C API is not in this process: link the app with "
+                       "libLiteRt.so") == 0,
+         "and says why");
+  Expect(KerasWht_AddLiteRtCustomOps(&dummy, &dummy, 1, nullptr, 0) == nullptr, "a null error buffer is allowed");
+  KerasWht_DestroyLiteRtCustomOps(nullptr);
+}
+
 void TestErrors() {
   auto setup2d = [](Graph& g) {
     g.Set(0, kTfLiteFloat32, {1, 8, 8, 4});
@@ -497,6 +511,7 @@ int main(int argc, char** argv) {
   TestValid();
   TestThreads();
   TestErrors();
+  TestLiteRtWithoutLiteRt();
   const int ran = Fuzz(rounds);
   Expect(ran > rounds / 100, "the fuzz loop gets through Eval at times");
   printf("ops (%s): %d fuzz rounds (%d ran through Eval), %d failures\n", KerasWht_Isa(), rounds, ran, failures);

@@ -68,6 +68,17 @@ def two_inputs_two_outputs(rng):
     return _randomized(keras.Model([b, a], [z_scores, a_map]), rng)
 
 
+def twins(rng):
+    """Two WHT1D layers with the same weights, a ReLU folded into one op only: LiteRT's C
+    API cannot tell the two ops apart (KerasWht_AddLiteRtCustomOps refuses the model)."""
+    inputs = keras.Input(SHAPE, name="image")
+    first, second = WHT1D(name="first"), WHT1D(name="second")
+    x = keras.layers.Concatenate()([keras.layers.ReLU()(first(inputs)), second(inputs)])
+    model = _randomized(keras.Model(inputs, x), rng)
+    second.set_weights(first.get_weights())
+    return model
+
+
 def _write(out, name, model, content, inputs, check, expected=None):
     with open(os.path.join(out, f"{name}.tflite"), "wb") as f:
         f.write(content)
@@ -105,6 +116,10 @@ def main(out):
         case = _write(out, name, two, tflite.convert(two, custom_ops=custom), inputs, float_check)
         case["input_names"] = [t.name for t in two.inputs]
         cases.append(case)
+
+    same = twins(rng)
+    case = _write(out, "twins-custom", same, tflite.convert(same, custom_ops=True), [x], float_check)
+    cases.append({**case, "litert_c_api_refuses": "have the same parameters but other options or quantization"})
 
     # An ImageNet-size input: 224x224 images, WHT layers at 112x112.
     large = network(rng, (224, 224, 3), strides=2)

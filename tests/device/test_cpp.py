@@ -1,13 +1,14 @@
 """The workstation's models through LiteRT's C API from C++: tests/device/cpp/litert_run.cc,
-built with g++ against the libLiteRt.so of the ai-edge-litert wheel, no Python in the loop.
+built with g++ against the libLiteRt.so of the ai-edge-litert wheel and the kernel library
+the device's `pip install` built, no Python in the loop.
 
 Part of the device pass (run from the folder tests/device/make_models.py wrote), for the
-litert environment only. The models with the KerasWht custom ops are not run to their
-outputs: litert_run registers no custom op kernels (LiteRT's custom-kernel interface is
-not TFLite's TfLiteRegistration, which the kernels implement), and such a model must fail
+litert environment only. Every model runs to the Keras outputs, those with the KerasWht
+custom ops (float32 and int8) through KerasWht_AddLiteRtCustomOps; without it they fail
 with a clear error.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -21,9 +22,11 @@ if os.environ.get("KERAS_WHT_DEVICE_RUNTIME", "litert") != "litert":
     pytest.skip("the C++ runner links ai-edge-litert's libLiteRt.so: litert device pass only",
                 allow_module_level=True)
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpp", "litert_run.cc")
-CASES = manifest.cases()
-BUILTIN_CASES = [c for c in CASES if not any(op.startswith("KerasWht") for op in c["operators"])]
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join(HERE, "cpp", "litert_run.cc")
+CSRC = os.path.join(HERE, "..", "..", "csrc")  # keras_wht/custom_ops.h and litert_abi.h
+REFUSED = [c for c in manifest.cases() if "litert_c_api_refuses" in c]
+CASES = [c for c in manifest.cases() if c not in REFUSED]
 CUSTOM_CASES = [c for c in CASES if any(op.startswith("KerasWht") for op in c["operators"])]
 
 
@@ -36,18 +39,20 @@ def runner(tmp_path_factory):
 
     lib_dir = os.path.dirname(os.path.abspath(ai_edge_litert.__file__))
     assert os.path.isfile(os.path.join(lib_dir, "libLiteRt.so")), f"no libLiteRt.so in {lib_dir}"
+    # The kernels as pip built them on this device (a plain shared library).
+    ops = importlib.util.find_spec("keras_wht.tflite._keras_wht_ops").origin
     exe = str(tmp_path_factory.mktemp("litert_run") / "litert_run")
-    out = subprocess.run([compiler, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, SOURCE,
-                          f"-L{lib_dir}", "-lLiteRt", f"-Wl,-rpath,{lib_dir}"],
+    out = subprocess.run([compiler, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{CSRC}", "-o", exe,
+                          SOURCE, ops, f"-L{lib_dir}", "-lLiteRt", f"-Wl,-rpath,{lib_dir}"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return exe
 
 
-def _run(exe, model, inputs, output, timeout=120):
+def _run(exe, model, inputs, output, *flags, env=None, timeout=120):
     """Runs litert_run; returns (CompletedProcess, tensor descriptions from its stdout)."""
-    out = subprocess.run([exe, model, ",".join(inputs), output], capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run([exe, *flags, model, ",".join(inputs), output], capture_output=True, text=True,
+                         env=env, timeout=timeout)
     tensors = {"input": [], "output": []}
     for line in out.stdout.splitlines():
         words = line.split()
@@ -72,13 +77,20 @@ def _write_inputs(case, directory):
     return inputs, args
 
 
-@pytest.mark.parametrize("case", BUILTIN_CASES, ids=[c["name"] for c in BUILTIN_CASES])
-def test_the_cpp_runner_gives_the_keras_outputs(runner, case, tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_the_cpp_runner_gives_the_keras_outputs(runner, case, threads, tmp_path):
+    if threads > 1 and case not in CUSTOM_CASES:
+        pytest.skip("the threads are the custom ops'")
     inputs, args = _write_inputs(case, tmp_path)
     expected = manifest.arrays(case, "expected")
     output = str(tmp_path / "output.bin")
-    out, tensors = _run(runner, os.path.join(MODELS, case["file"]), args, output)
+    # Two threads split any work (KERAS_WHT_MIN_WORK_PER_THREAD=1), so the tiny models use both.
+    env = dict(os.environ, KERAS_WHT_MIN_WORK_PER_THREAD="1")
+    out, tensors = _run(runner, os.path.join(MODELS, case["file"]), args, output, "--threads", str(threads),
+                        env=env)
     assert out.returncode == 0, out.stderr
+    assert "keras-wht" not in out.stderr, out.stderr
     samples = len(inputs[0])
     assert tensors["samples"] == samples
     assert len(tensors["input"]) == len(inputs) and len(tensors["output"]) == len(expected)
@@ -96,10 +108,10 @@ def test_the_cpp_runner_gives_the_keras_outputs(runner, case, tmp_path):
 
 
 @pytest.mark.parametrize("case", CUSTOM_CASES[:1], ids=[c["name"] for c in CUSTOM_CASES[:1]])
-def test_custom_ops_the_runner_does_not_register_fail_clearly(runner, case, tmp_path):
+def test_custom_ops_not_registered_fail_clearly(runner, case, tmp_path):
     _, args = _write_inputs(case, tmp_path)
     output = tmp_path / "output.bin"
-    out, _ = _run(runner, os.path.join(MODELS, case["file"]), args, str(output))
+    out, _ = _run(runner, os.path.join(MODELS, case["file"]), args, str(output), "--no-custom-ops")
     assert out.returncode == 1, out.stderr
     want = "litert_run: LiteRtRunCompiledModel (sample 0) failed: LiteRT status 3 (ErrorRuntimeFailure)"
     assert want in out.stderr
@@ -107,11 +119,24 @@ def test_custom_ops_the_runner_does_not_register_fail_clearly(runner, case, tmp_
     assert not output.exists()
 
 
+@pytest.mark.parametrize("case", REFUSED, ids=[c["name"] for c in REFUSED])
+def test_ops_litert_cannot_tell_apart_are_refused(runner, case, tmp_path):
+    _, args = _write_inputs(case, tmp_path)
+    output = tmp_path / "output.bin"
+    out, _ = _run(runner, os.path.join(MODELS, case["file"]), args, str(output))
+    assert out.returncode == 1, out.stderr
+    assert "litert_run: KerasWht_AddLiteRtCustomOps: subgraph 0, op " in out.stderr
+    assert case["litert_c_api_refuses"] in out.stderr
+    assert not output.exists()
+
+
 def test_the_runners_errors(runner, tmp_path):
     model = os.path.join(MODELS, "builtin.tflite")
     output = tmp_path / "output.bin"
     out = subprocess.run([runner], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and "usage: litert_run MODEL.tflite" in out.stderr
+    assert out.returncode == 2 and "usage: litert_run [--no-custom-ops] [--threads N] MODEL.tflite" in out.stderr
+    out, _ = _run(runner, model, [str(tmp_path / "x.bin")], str(output), "--threads", "0")
+    assert out.returncode == 2 and "--threads must be 1 to 1024, got 0" in out.stderr
 
     out, _ = _run(runner, str(tmp_path / "missing.tflite"), [str(tmp_path / "x.bin")], str(output))
     assert out.returncode == 1

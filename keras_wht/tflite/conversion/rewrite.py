@@ -629,13 +629,48 @@ def _opcode(model, builtin, version):
     return len(model.operatorCodes) - 1
 
 
+# LiteRT's CompiledModel hands a custom op its constant inputs as tensor buffers over the
+# model's own memory, and refuses memory that is not 64-byte aligned ("Unaligned host memory
+# pointer"; LITERT_HOST_MEMORY_BUFFER_ALIGNMENT), where TFLite's converter aligns constants
+# to 16 bytes and the schema's object API to 1. So every constant is written at a multiple
+# of 64 bytes from the model's start.
+BUFFER_ALIGNMENT = 64
+
+
+class _AlignedBuffer(schema.BufferT):
+    """A BufferT whose data the builder places at a multiple of BUFFER_ALIGNMENT."""
+
+    def Pack(self, builder):  # noqa: N802 (the object API's name)
+        import numpy as np
+
+        if self.data is not None:
+            self.data = np.asarray(self.data, dtype=np.uint8)  # packed in one piece
+            # Pads so that the data, once written, starts at a multiple of the alignment
+            # from the buffer's end; Finish then makes the size a multiple of it too.
+            builder.Prep(BUFFER_ALIGNMENT, self.data.size)
+        return super().Pack(builder)
+
+
 def _packed(model, size):
-    """The bytes of a ModelT (object API), with TFLite's file identifier."""
+    """The bytes of a ModelT (object API), with TFLite's file identifier and every
+    constant 64-byte aligned."""
     import flatbuffers
 
+    for k, buffer in enumerate(model.buffers or []):
+        if type(buffer) is not _AlignedBuffer:
+            aligned = _AlignedBuffer()
+            aligned.__dict__.update(buffer.__dict__)
+            model.buffers[k] = aligned
     builder = flatbuffers.Builder(size + 1024)
     builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
     return bytes(builder.Output())
+
+
+def aligned_constants(content):
+    """The model with every constant at a multiple of 64 bytes (BUFFER_ALIGNMENT), as
+    LiteRT's CompiledModel needs for the constant inputs of custom ops."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    return _packed(model, len(content))
 
 
 def io_order(content, input_names=None, output_names=None):

@@ -1,7 +1,7 @@
 // litert_run: runs a .tflite model through LiteRT's C API (libLiteRt.so, as the
 // ai-edge-litert wheel ships it) on the CPU, with no Python and no TFLite headers.
 //
-//   litert_run MODEL.tflite INPUT.bin[,INPUT2.bin...] OUTPUT.bin
+//   litert_run [--no-custom-ops] [--threads N] MODEL.tflite INPUT.bin[,INPUT2.bin...] OUTPUT.bin
 //
 // Inputs are given in the order of the model's (first) signature, comma separated; an
 // entry NAME=PATH names the signature input instead. Each input file holds raw
@@ -20,21 +20,22 @@
 // Errors go to stderr with a non-zero exit status: 1 for a LiteRT status error, 2 for bad
 // usage or files.
 //
-// Build: g++ -std=c++17 -O2 litert_run.cc -L<dir> -lLiteRt -Wl,-rpath,<dir>
-// with <dir> the ai_edge_litert package folder (python -c "import ai_edge_litert, os;
+// Build: g++ -std=c++17 -O2 -I<csrc> litert_run.cc <ops> -L<dir> -lLiteRt -Wl,-rpath,<dir>
+// with <csrc> keras-wht's csrc folder, <ops> its kernel library (the Python package's
+// keras_wht/tflite/_keras_wht_ops*.so, or libkeras_wht_ops.a from CMake) and <dir> the
+// ai_edge_litert package folder (python -c "import ai_edge_litert, os;
 // print(os.path.dirname(ai_edge_litert.__file__))").
 //
-// The declarations below are this program's own, written for the C API of the
-// ai-edge-litert 2.3 wheel (only the functions used here), and checked against that
-// libLiteRt.so's machine code: argument registers of each function, the 72 bytes
-// LiteRtGetRankedTensorType copies, the 16 of LiteRtGetPerTensorQuantization. Older
-// LiteRT releases differ (LiteRtCreateModelFromFile had no environment argument).
+// The LiteRT declarations are keras-wht's own (keras_wht/litert_abi.h), written for the C
+// API of the ai-edge-litert 2.3 wheel and checked against that libLiteRt.so: argument
+// registers of each function, the 72 bytes LiteRtGetRankedTensorType copies (checked at
+// run time below), the 16 of LiteRtGetPerTensorQuantization. Older LiteRT releases differ
+// (LiteRtCreateModelFromFile had no environment argument).
 //
-// Custom ops: none are registered, so a model with KerasWht1D/KerasWht2D fails in
-// LiteRtRunCompiledModel ("unresolved custom op"). LiteRT's own custom-kernel interface
-// (LiteRtAddCustomOpKernelOption) hands a kernel tensor buffers, not TFLite's
-// TfLiteContext/TfLiteNode, so keras-wht's TfLiteRegistration kernels would need a
-// second glue layer, not done here.
+// Custom ops: keras-wht's LiteRT kernels are registered on the options with
+// KerasWht_AddLiteRtCustomOps, on N threads (default 1), as a C++ app that ships a model
+// with KerasWht1D and KerasWht2D would; with --no-custom-ops they are not, and such a
+// model fails to run ("unresolved custom op").
 
 #include <sys/stat.h>
 
@@ -48,113 +49,20 @@
 #include <string>
 #include <vector>
 
-extern "C" {
+#include "keras_wht/custom_ops.h"
+#include "keras_wht/litert_abi.h"
 
-// Opaque handles.
-typedef struct LrEnvironment_* LiteRtEnvironment;
-typedef struct LrModel_* LiteRtModel;
-typedef struct LrSignature_* LiteRtSignature;
-typedef struct LrTensor_* LiteRtTensor;
-typedef struct LrOptions_* LiteRtOptions;
-typedef struct LrCompiledModel_* LiteRtCompiledModel;
-typedef struct LrTensorBuffer_* LiteRtTensorBuffer;
-typedef struct LrTensorBufferRequirements_* LiteRtTensorBufferRequirements;
-typedef struct LrEnvOption_ LiteRtEnvOption;  // only ever passed as a null array
-
-typedef int LiteRtStatus;  // a C enum: 0 is OK
-typedef size_t LiteRtParamIndex;
-typedef int LiteRtHwAcceleratorSet;
-
-// Values of the C enums used here.
 enum : int {
-  kStatusOk = 0,
-  kHwAcceleratorCpu = 1,
-  kRankedTensorType = 0,
-  kElementFloat32 = 1,
-  kElementInt8 = 9,
-  kQuantizationPerTensor = 1,
-  kBufferTypeHostMemory = 1,
-  kLockRead = 0,
-  kLockWrite = 1,
+  kStatusOk = kKerasWhtLiteRtOk,
+  kHwAcceleratorCpu = kKerasWhtLiteRtHwAcceleratorCpu,
+  kRankedTensorType = kKerasWhtLiteRtRankedTensorType,
+  kElementFloat32 = kKerasWhtLiteRtElementFloat32,
+  kElementInt8 = kKerasWhtLiteRtElementInt8,
+  kQuantizationPerTensor = kKerasWhtLiteRtQuantizationPerTensor,
+  kLockRead = kKerasWhtLiteRtLockRead,
+  kLockWrite = kKerasWhtLiteRtLockWrite,
+  kMaxRank = KERAS_WHT_LITERT_MAX_RANK,
 };
-
-constexpr int kMaxRank = 8;
-
-// The ranked tensor type: 72 bytes, which is what LiteRtGetRankedTensorType copies out
-// in the 2.3 library (checked below with static_asserts, and at run time by a guard).
-struct LiteRtLayout {
-  unsigned int rank : 7;
-  bool has_strides : 1;
-  int32_t dimensions[kMaxRank];
-  uint32_t strides[kMaxRank];
-};
-struct LiteRtRankedTensorType {
-  int element_type;
-  LiteRtLayout layout;
-};
-static_assert(sizeof(LiteRtLayout) == 68, "LiteRtLayout layout");
-static_assert(offsetof(LiteRtLayout, dimensions) == 4, "LiteRtLayout layout");
-static_assert(sizeof(LiteRtRankedTensorType) == 72, "LiteRtRankedTensorType layout");
-
-struct LiteRtQuantizationPerTensor {
-  float scale;
-  int64_t zero_point;
-};
-static_assert(sizeof(LiteRtQuantizationPerTensor) == 16, "LiteRtQuantizationPerTensor layout");
-
-LiteRtStatus LiteRtCreateEnvironment(int num_options, const LiteRtEnvOption* options,
-                                     LiteRtEnvironment* environment);
-void LiteRtDestroyEnvironment(LiteRtEnvironment environment);
-
-// 2.3 takes the environment first (older releases did not).
-LiteRtStatus LiteRtCreateModelFromFile(LiteRtEnvironment environment, const char* filename, LiteRtModel* model);
-void LiteRtDestroyModel(LiteRtModel model);
-LiteRtStatus LiteRtGetNumModelSignatures(LiteRtModel model, LiteRtParamIndex* num_signatures);
-LiteRtStatus LiteRtGetModelSignature(LiteRtModel model, LiteRtParamIndex signature_index,
-                                     LiteRtSignature* signature);
-LiteRtStatus LiteRtGetNumSignatureInputs(LiteRtSignature signature, LiteRtParamIndex* num_inputs);
-LiteRtStatus LiteRtGetNumSignatureOutputs(LiteRtSignature signature, LiteRtParamIndex* num_outputs);
-LiteRtStatus LiteRtGetSignatureInputName(LiteRtSignature signature, LiteRtParamIndex index,
-                                         const char** name);
-LiteRtStatus LiteRtGetSignatureOutputName(LiteRtSignature signature, LiteRtParamIndex index,
-                                          const char** name);
-LiteRtStatus LiteRtGetSignatureInputTensorByIndex(LiteRtSignature signature, LiteRtParamIndex index,
-                                                  LiteRtTensor* tensor);
-LiteRtStatus LiteRtGetSignatureOutputTensorByIndex(LiteRtSignature signature, LiteRtParamIndex index,
-                                                   LiteRtTensor* tensor);
-LiteRtStatus LiteRtGetTensorTypeId(LiteRtTensor tensor, int* type_id);
-LiteRtStatus LiteRtGetRankedTensorType(LiteRtTensor tensor, LiteRtRankedTensorType* type);
-LiteRtStatus LiteRtGetQuantizationTypeId(LiteRtTensor tensor, int* quantization_type_id);
-LiteRtStatus LiteRtGetPerTensorQuantization(LiteRtTensor tensor, LiteRtQuantizationPerTensor* q);
-
-LiteRtStatus LiteRtCreateOptions(LiteRtOptions* options);
-void LiteRtDestroyOptions(LiteRtOptions options);
-LiteRtStatus LiteRtSetOptionsHardwareAccelerators(LiteRtOptions options,
-                                                  LiteRtHwAcceleratorSet accelerators);
-
-LiteRtStatus LiteRtCreateCompiledModel(LiteRtEnvironment environment, LiteRtModel model,
-                                       LiteRtOptions options, LiteRtCompiledModel* compiled_model);
-void LiteRtDestroyCompiledModel(LiteRtCompiledModel compiled_model);
-LiteRtStatus LiteRtGetCompiledModelInputBufferRequirements(
-    LiteRtCompiledModel compiled_model, LiteRtParamIndex signature_index, LiteRtParamIndex input_index,
-    LiteRtTensorBufferRequirements* requirements);
-LiteRtStatus LiteRtGetCompiledModelOutputBufferRequirements(
-    LiteRtCompiledModel compiled_model, LiteRtParamIndex signature_index, LiteRtParamIndex output_index,
-    LiteRtTensorBufferRequirements* requirements);
-LiteRtStatus LiteRtRunCompiledModel(LiteRtCompiledModel compiled_model, LiteRtParamIndex signature_index,
-                                    size_t num_input_buffers, LiteRtTensorBuffer* input_buffers,
-                                    size_t num_output_buffers, LiteRtTensorBuffer* output_buffers);
-
-LiteRtStatus LiteRtCreateManagedTensorBufferFromRequirements(LiteRtEnvironment environment,
-                                                             const LiteRtRankedTensorType* type,
-                                                             LiteRtTensorBufferRequirements requirements,
-                                                             LiteRtTensorBuffer* buffer);
-void LiteRtDestroyTensorBuffer(LiteRtTensorBuffer buffer);
-LiteRtStatus LiteRtGetTensorBufferPackedSize(LiteRtTensorBuffer buffer, size_t* size);
-LiteRtStatus LiteRtLockTensorBuffer(LiteRtTensorBuffer buffer, void** host_address, int lock_mode);
-LiteRtStatus LiteRtUnlockTensorBuffer(LiteRtTensorBuffer buffer);
-
-}  // extern "C"
 
 namespace {
 
@@ -381,13 +289,35 @@ void CopyOut(const TensorInfo& info, const void* src, float* dst) {
   for (size_t i = 0; i < info.elements; ++i) dst[i] = info.scale * static_cast<float>(q[i] - info.zero_point);
 }
 
+// The custom ops' registration, freed after the compiled model.
+struct CustomOps {
+  KerasWht_LiteRtOps* handle = nullptr;
+  ~CustomOps() { KerasWht_DestroyLiteRtCustomOps(handle); }
+};
+
 int Run(int argc, char** argv) {
-  if (argc != 4) {
-    Fail(2, "usage: litert_run MODEL.tflite INPUT.bin[,INPUT2.bin...] OUTPUT.bin\n"
+  bool custom_ops = true;
+  int threads = 1;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--no-custom-ops") {
+      custom_ops = false;
+    } else if (arg == "--threads" && i + 1 < argc) {
+      char* end = nullptr;
+      const long n = std::strtol(argv[++i], &end, 10);
+      if (end == argv[i] || *end != '\0' || n < 1 || n > 1024) Fail(2, std::string("--threads must be 1 to 1024, got ") + argv[i]);
+      threads = static_cast<int>(n);
+    } else {
+      args.push_back(arg);
+    }
+  }
+  if (args.size() != 3) {
+    Fail(2, "usage: litert_run [--no-custom-ops] [--threads N] MODEL.tflite INPUT.bin[,INPUT2.bin...] OUTPUT.bin\n"
             "  (an input may be given as NAME=PATH, NAME a signature input)");
   }
-  const std::string model_path = argv[1], output_path = argv[3];
-  const std::vector<std::string> input_args = Split(argv[2], ',');
+  const std::string model_path = args[0], output_path = args[2];
+  const std::vector<std::string> input_args = Split(args[1], ',');
 
   Environment env;
   Check(LiteRtCreateEnvironment(0, nullptr, &env.handle), "LiteRtCreateEnvironment");
@@ -472,6 +402,12 @@ int Run(int argc, char** argv) {
   Check(LiteRtCreateOptions(&options.handle), "LiteRtCreateOptions");
   Check(LiteRtSetOptionsHardwareAccelerators(options.handle, kHwAcceleratorCpu),
         "LiteRtSetOptionsHardwareAccelerators(CPU)");
+  CustomOps ops;
+  if (custom_ops) {
+    char error[512] = "";
+    ops.handle = KerasWht_AddLiteRtCustomOps(options.handle, model.handle, threads, error, sizeof error);
+    if (ops.handle == nullptr) Fail(1, error);
+  }
   CompiledModel compiled;
   Check(LiteRtCreateCompiledModel(env.handle, model.handle, options.handle, &compiled.handle),
         "LiteRtCreateCompiledModel(" + model_path + ")");
