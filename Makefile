@@ -6,16 +6,18 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export CUDA_VISIBLE_DEVICES ?=
 
 # Debian packages: the compiler, flexbuffers header and pthreadpool (the kernels' threads)
-# the kernels build with (at pip install too, the device venvs' included), CMake, and the
-# aarch64 cross compiler with qemu for the ARM tests (which have no arm64 pthreadpool, so
-# they run the built-in pool).
+# the kernels build with (at pip install too, the device venvs' included), CMake, the
+# aarch64 cross compiler with qemu for the ARM kernel tests (which have no arm64
+# pthreadpool, so they run the built-in pool), and mmdebstrap with qemu-user-static (and
+# arch-test, which mmdebstrap uses to check the emulation) for the emulated arm64 userland
+# of the aarch64 device pass.
 APT_PACKAGES := g++ cmake libflatbuffers-dev libpthreadpool-dev g++-aarch64-linux-gnu qemu-user dataset-fashion-mnist \
 	mmdebstrap qemu-user-static arch-test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The kernels must build here: a failed build is an error, not a package without them.
 export KERAS_WHT_REQUIRE_KERNELS ?= 1
 
-.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device bench bench-peers accuracy accuracy-fashion clean
+.PHONY: install apt-packages demo test test-kernels test-aarch64 test-keras3 test-legacy test-device test-device-aarch64 bench bench-peers accuracy accuracy-fashion clean
 
 apt-packages:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
@@ -31,9 +33,10 @@ install: $(BIN)/python apt-packages
 demo: install
 	$(BIN)/keras-wht demo
 
-# Keras 3 first, then the same layers under tf_keras (TF_USE_LEGACY_KERAS=1), then the device pass.
+# Keras 3 first, then the same layers under tf_keras (TF_USE_LEGACY_KERAS=1), then the device
+# pass, on x86-64 and on emulated aarch64.
 test: install
-	$(MAKE) test-kernels test-aarch64 test-keras3 test-legacy test-device
+	$(MAKE) test-kernels test-aarch64 test-keras3 test-legacy test-device test-device-aarch64
 
 # The C++ kernels and their TFLite glue with AddressSanitizer and UndefinedBehaviorSanitizer
 # (including the fuzz loop over options and shapes), once on pthreadpool and once on the
@@ -85,6 +88,15 @@ test-device-%: .venv-device-%/bin/python $(DEVICE_MODELS)/manifest.json
 
 test-device: $(addprefix test-device-,$(DEVICE_RUNTIMES))
 
+# The device pass on aarch64, the Jetson's processor: an arm64 Debian 12 userland made once
+# with mmdebstrap (cached in build/aarch64-userland, about 0.7 GB) and run under qemu-user
+# as a Cortex-A76, keras-wht installed there the device way on each runtime (the kernels
+# compile for NEON), the same models and tests (tests/device/aarch64.sh). Needs root: sudo.
+AARCH64_USERLAND := build/aarch64-userland
+
+test-device-aarch64: apt-packages $(DEVICE_MODELS)/manifest.json
+	$(SUDO) tests/device/aarch64.sh $(AARCH64_USERLAND) $(DEVICE_MODELS) $(DEVICE_RUNTIMES)
+
 # Made by pattern rules, so make would delete them as intermediate files after the run.
 .PRECIOUS: .venv-device-%/bin/python
 
@@ -129,5 +141,9 @@ accuracy: install
 accuracy-fashion: install
 	$(BIN)/python benchmarks/fashion_mnist.py
 
+# A run of tests/device/aarch64.sh that was killed may leave mounts in the userland:
+# refuse rather than delete through them.
 clean:
+	@! grep -q "$(CURDIR)/$(AARCH64_USERLAND)/" /proc/mounts || { echo "make clean: $(AARCH64_USERLAND) has mounts \
+		left by a killed tests/device/aarch64.sh: umount them first (grep aarch64-userland /proc/mounts)" >&2; exit 1; }
 	rm -rf $(VENV) .venv-device-* build *.egg-info .pytest_cache .hypothesis keras_wht/tflite/_keras_wht_ops*.so

@@ -13,6 +13,7 @@
 // The LiteRT functions are weak references: the library links without libLiteRt.so, and
 // KerasWht_AddLiteRtCustomOps says so when the app has not linked it.
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +52,10 @@ struct KerasWht_LiteRtOps;
 
 namespace keras_wht {
 namespace {
+
+// LiteRT wraps each tensor a custom op reads in a tensor buffer, which must be aligned to
+// this (LITERT_HOST_MEMORY_BUFFER_ALIGNMENT); the converter aligns the constants to it.
+constexpr int kAlignment = 64;
 
 std::string Format(const char* format, ...) {
   char buffer[512];
@@ -153,6 +158,10 @@ std::string ReadNode(LiteRtOp litert_op, bool two_d, Node* node) {
     if (bytes == nullptr || size_bytes == 0)
       return Format("its input %d is not a constant (LiteRT's kernels get no node to tell them apart by other means)",
                     static_cast<int>(i));
+    if (reinterpret_cast<uintptr_t>(bytes) % kAlignment != 0)
+      return Format("its input %d is not %d-byte aligned in the model, which LiteRT needs of a custom op's constants "
+                    "(\"Unaligned host memory pointer\"): convert the model again with keras-wht, which aligns them",
+                    static_cast<int>(i), kAlignment);
     node->parameter_dims.push_back(info.dims);
     node->parameters.emplace_back(static_cast<const uint8_t*>(bytes), static_cast<const uint8_t*>(bytes) + size_bytes);
   }

@@ -14,6 +14,8 @@
 # What the emulation needs, each found the hard way:
 # - /proc/cpuinfo: qemu passes the host's x86 one through, and ai-edge-litert's interpreter
 #   crashes reading it; an ARM one (a Cortex-A76's) is bound over it.
+# - /sys: without it XNNPACK's cpuinfo cannot list the processors and LiteRT's
+#   CompiledModel fails to compile any model.
 # - QEMU_CPU=cortex-a76: qemu's default "max" CPU runs invoke() about 25 times slower.
 # - pip in the userland trusts the host's CA certificates and none of its local indexes.
 set -euo pipefail
@@ -64,6 +66,9 @@ bind() {  # bind SOURCE TARGET (inside the userland)
 }
 mount -t proc proc "$userland/proc"
 mounted+=("$userland/proc")
+# XNNPACK's cpuinfo reads the CPU lists (possible, present) from sysfs.
+mount -t sysfs -o ro sysfs "$userland/sys"
+mounted+=("$userland/sys")
 # The device files programs need, made in the userland's own /dev (binding the host's /dev
 # would let a cleanup that deletes the userland reach into it).
 for node in "null c 1 3" "zero c 1 5" "full c 1 7" "random c 1 8" "urandom c 1 9" "tty c 5 0"; do

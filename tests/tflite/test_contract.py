@@ -68,7 +68,7 @@ def _code(path):
     return re.sub(r"//[^\n]*", "", path.read_text())
 
 
-@pytest.mark.parametrize("name", ["tflite_ops.cc", "custom_ops.h"])
+@pytest.mark.parametrize("name", ["op.cc", "tflite_ops.cc", "litert_ops.cc", "custom_ops.h"])
 def test_the_native_sources_spell_no_name_key_or_limit(name):
     code = _code(CSRC / "keras_wht" / name)
     literals = set(re.findall(r'"([^"\\]*)"', code))
@@ -79,14 +79,14 @@ def test_the_native_sources_spell_no_name_key_or_limit(name):
 
 
 def test_the_kernels_read_each_key_through_its_constant_and_type():
-    code = _code(CSRC / "keras_wht" / "tflite_ops.cc")
+    code = _code(CSRC / "keras_wht" / "op.cc")
     reads = re.findall(r"\b(Block|Int|Bool|String)Option\(map, contract::(kKey\w+)", code)
     by_constant = {contract._constant(key): option for key, option in _keys().items()}
     assert {constant for _, constant in reads} == set(by_constant)
     for kind, constant in reads:
         option = by_constant[constant]
         want = "Block" if option.block else {int: "Int", bool: "Bool", str: "String"}[option.type]
-        assert kind == want, f"tflite_ops.cc reads {option.key!r} with {kind}Option, the contract says {want}"
+        assert kind == want, f"op.cc reads {option.key!r} with {kind}Option, the contract says {want}"
     for op in OPS:
         assert f"contract::kOp{op.tag}" in code
     assert "contract::kMaxBlockElements" in code

@@ -112,8 +112,9 @@ def convert(model, *, custom_ops=False, quantize=None, representative_data=None,
         if custom_ops:
             lowering.check_only_wht_ops(content)
     content = signature.keras_order(content, model, source)
-    if custom_ops:
-        content = rewrite.aligned_constants(content)
+    # Every model written the same way, whatever the steps before did: constants 64-byte
+    # aligned, as LiteRT's C API needs for custom ops' inputs.
+    content = rewrite.aligned_constants(content)
     if verify:
         given = None if representative_data is None or callable(representative_data) else representative_data
         verification.check_parity(source, content, inputs=given, quantize=quantize)
