@@ -12,7 +12,6 @@
 //
 // The LiteRT functions are weak references: the library links without libLiteRt.so, and
 // KerasWht_AddLiteRtCustomOps says so when the app has not linked it.
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,15 +55,6 @@ namespace {
 // LiteRT wraps each tensor a custom op reads in a tensor buffer, which must be aligned to
 // this (LITERT_HOST_MEMORY_BUFFER_ALIGNMENT); the converter aligns the constants to it.
 constexpr int kAlignment = 64;
-
-std::string Format(const char* format, ...) {
-  char buffer[512];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(buffer, sizeof buffer, format, args);
-  va_end(args);
-  return buffer;
-}
 
 // One KerasWht node of the model, as the walk found it.
 struct Node {
@@ -126,7 +116,8 @@ std::string Describe(LiteRtTensor tensor, TensorInfo* info) {
   return "";
 }
 
-// The node of op `index` in `subgraph`, if it is a KerasWht op: "" and *node, or why not.
+// What the op `litert_op` (KerasWht2D if two_d, else KerasWht1D) needs at run time: "" and
+// *node, or why it cannot run.
 std::string ReadNode(LiteRtOp litert_op, bool two_d, Node* node) {
   node->two_d = two_d;
   node->op.two_d = two_d;
@@ -217,7 +208,8 @@ LiteRtStatus GetOutputLayouts(void* user_data, size_t num_inputs, const LiteRtLa
   }
   const std::vector<int64_t> x = Dims(input_layouts[0]);
   for (const Node& node : kernel.ops->nodes) {
-    if (node.two_d != kernel.two_d || node.parameter_dims.size() + 1 != num_inputs || node.input.dims.back() != x.back())
+    if (node.two_d != kernel.two_d || node.parameter_dims.size() + 1 != num_inputs || node.input.dims.empty() ||
+        node.input.dims.back() != x.back())
       continue;
     bool match = true;
     for (size_t i = 1; i < num_inputs && match; ++i) match = Dims(input_layouts[i]) == node.parameter_dims[i - 1];

@@ -17,14 +17,6 @@
 namespace keras_wht {
 namespace {
 
-std::string Format(const char* format, ...) {
-  char buffer[512];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(buffer, sizeof buffer, format, args);
-  va_end(args);
-  return buffer;
-}
 
 bool IsPowerOfTwo(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
@@ -146,6 +138,15 @@ std::string CheckParameter(const TensorInfo& t, const char* name, const std::vec
 }
 
 }  // namespace
+
+std::string Format(const char* format, ...) {
+  char buffer[512];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  return buffer;
+}
 
 const char* OpName(const Op& op) { return op.two_d ? contract::kOp2D : contract::kOp1D; }
 

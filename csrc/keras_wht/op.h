@@ -47,6 +47,12 @@ struct Op {
   Packed packed;
 };
 
+// printf into a std::string (messages up to 511 characters).
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 1, 2)))
+#endif
+std::string Format(const char* format, ...);
+
 // "KerasWht1D" or "KerasWht2D".
 const char* OpName(const Op& op);
 

@@ -41,6 +41,9 @@ done
 # (the F flag opens the interpreter now, so that it also runs inside the chroot).
 binfmt=/proc/sys/fs/binfmt_misc
 mountpoint -q "$binfmt" || mount -t binfmt_misc binfmt_misc "$binfmt"
+if [ -e "$binfmt/qemu-aarch64" ] && ! grep -q '^flags: .*F' "$binfmt/qemu-aarch64"; then
+  echo -1 > "$binfmt/qemu-aarch64"  # registered without F (not by qemu-user-static): its interpreter is not in the chroot
+fi
 if [ ! -e "$binfmt/qemu-aarch64" ]; then
   cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
 fi
@@ -75,25 +78,11 @@ for node in "null c 1 3" "zero c 1 5" "full c 1 7" "random c 1 8" "urandom c 1 9
   read -r name kind major minor <<< "$node"
   [ -c "$userland/dev/$name" ] || { rm -f "$userland/dev/$name"; mknod -m 666 "$userland/dev/$name" "$kind" "$major" "$minor"; }
 done
-cat > "$userland/etc/keras-wht-cpuinfo" <<'EOF'
-processor	: 0
-BogoMIPS	: 50.00
-Features	: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp
-CPU implementer	: 0x41
-CPU architecture: 8
-CPU variant	: 0x4
-CPU part	: 0xd0b
-CPU revision	: 1
-
-processor	: 1
-BogoMIPS	: 50.00
-Features	: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp
-CPU implementer	: 0x41
-CPU architecture: 8
-CPU variant	: 0x4
-CPU part	: 0xd0b
-CPU revision	: 1
-EOF
+for cpu in 0 1; do  # a Cortex-A76's (implementer 0x41, part 0xd0b), two cores
+  printf 'processor\t: %d\nBogoMIPS\t: 50.00\nFeatures\t: %s\nCPU implementer\t: 0x41\nCPU architecture: 8\n' \
+    "$cpu" "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
+  printf 'CPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n'
+done > "$userland/etc/keras-wht-cpuinfo"
 bind "$userland/etc/keras-wht-cpuinfo" /proc/cpuinfo
 cp /etc/resolv.conf "$userland/etc/resolv.conf"
 cp /etc/ssl/certs/ca-certificates.crt "$userland/etc/keras-wht-host-ca.crt"
