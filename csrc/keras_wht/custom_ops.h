@@ -50,8 +50,9 @@ KERAS_WHT_EXPORT void KerasWht_RegisterWith(void* resolver, void* add_custom);
 // registration, to be freed with KerasWht_DestroyLiteRtCustomOps after the compiled
 // model is destroyed; or NULL with the reason in `error` (error_size bytes, may be NULL):
 // an app without libLiteRt.so, an unreadable op, or two ops that LiteRT's interface leaves
-// indistinguishable (the same parameters, other options). LiteRT 2.3 ignores a custom
-// kernel's status, so a failing op also prints its reason to stderr.
+// indistinguishable (the same parameters, other options); then compile nothing with
+// those options. LiteRT 2.3 ignores a custom kernel's status, so a failing op also prints
+// its reason to stderr.
 typedef struct KerasWht_LiteRtOps KerasWht_LiteRtOps;
 KERAS_WHT_EXPORT KerasWht_LiteRtOps* KerasWht_AddLiteRtCustomOps(void* litert_options, void* litert_model,
                                                                  int num_threads, char* error, size_t error_size);

@@ -123,7 +123,8 @@ std::string ReadNode(LiteRtOp litert_op, bool two_d, Node* node) {
   node->op.two_d = two_d;
   const uint8_t* options = nullptr;
   int32_t size = 0;
-  if (LiteRtGetCustomOptions(litert_op, &options, &size) != kKerasWhtLiteRtOk) return "its custom options are unreadable";
+  if (LiteRtGetCustomOptions(litert_op, &options, &size) != kKerasWhtLiteRtOk)
+    return "its custom options are unreadable";
   if (options != nullptr && size > 0) node->options.assign(options, options + size);
   ParseOptions(node->options.data(), node->options.size(), &node->op);
   if (!node->op.error.empty()) return node->op.error;
@@ -134,8 +135,10 @@ std::string ReadNode(LiteRtOp litert_op, bool two_d, Node* node) {
     return "it needs 3 inputs (x, scale, threshold) or 5 (and post_scale, post_offset) and 1 output";
   LiteRtTensor tensor = nullptr;
   std::string error;
-  if (LiteRtGetOpInput(litert_op, 0, &tensor) != kKerasWhtLiteRtOk || !(error = Describe(tensor, &node->input)).empty() ||
-      LiteRtGetOpOutput(litert_op, 0, &tensor) != kKerasWhtLiteRtOk || !(error = Describe(tensor, &node->output)).empty())
+  if (LiteRtGetOpInput(litert_op, 0, &tensor) != kKerasWhtLiteRtOk ||
+      !(error = Describe(tensor, &node->input)).empty() ||
+      LiteRtGetOpOutput(litert_op, 0, &tensor) != kKerasWhtLiteRtOk ||
+      !(error = Describe(tensor, &node->output)).empty())
     return "its input or output is " + (error.empty() ? std::string("unreadable") : error);
   for (LiteRtParamIndex i = 1; i < inputs; ++i) {
     TensorInfo info;
@@ -366,7 +369,7 @@ std::string Walk(LiteRtModel model, KerasWht_LiteRtOps* ops) {
     for (size_t j = 0; j < i; ++j) {
       const Node& a = ops->nodes[j];
       const Node& b = ops->nodes[i];
-      if (a.two_d == b.two_d && a.parameters == b.parameters && !Equivalent(a, b))
+      if (a.two_d == b.two_d && a.parameters == b.parameters && a.input.type == b.input.type && !Equivalent(a, b))
         return a.where + " and " + b.where +
                " have the same parameters but other options or quantization; LiteRT's custom kernels "
                "are not told which node they run, so keras-wht cannot tell these two apart";
@@ -406,12 +409,14 @@ KerasWht_LiteRtOps* KerasWht_AddLiteRtCustomOps(void* litert_options, void* lite
       const char* name = two_d ? keras_wht::contract::kOp2D : keras_wht::contract::kOp1D;
       const LiteRtStatus status =
           LiteRtAddCustomOpKernelOption(options, name, 1, &keras_wht::kKernel, &ops->kernels[two_d]);
-      if (status != kKerasWhtLiteRtOk) message = Format("LiteRtAddCustomOpKernelOption(%s) failed: status %d", name, status);
+      if (status != kKerasWhtLiteRtOk)
+        message = Format("LiteRtAddCustomOpKernelOption(%s) failed: status %d", name, status);
     }
   }
   if (message.empty()) return ops;
   delete ops;
-  if (error != nullptr && error_size > 0) snprintf(error, error_size, "KerasWht_AddLiteRtCustomOps: %s", message.c_str());
+  if (error != nullptr && error_size > 0)
+    snprintf(error, error_size, "KerasWht_AddLiteRtCustomOps: %s", message.c_str());
   return nullptr;
 }
 

@@ -24,7 +24,8 @@ struct OpData {
 };
 
 TfLiteStatus Fail(TfLiteContext* context, const char* op, const std::string& message) {
-  if (context != nullptr && context->ReportError != nullptr) context->ReportError(context, "%s: %s", op, message.c_str());
+  if (context != nullptr && context->ReportError != nullptr)
+    context->ReportError(context, "%s: %s", op, message.c_str());
   return kTfLiteError;
 }
 
@@ -100,7 +101,8 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   if (out_dims == nullptr) return Fail(context, op, "out of memory");
   out_dims->size = static_cast<int>(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) out_dims->data[i] = static_cast<int>(dims[i]);
-  if (context->ResizeTensor(context, output, out_dims) != kTfLiteOk) return Fail(context, op, "cannot resize the output");
+  if (context->ResizeTensor(context, output, out_dims) != kTfLiteOk)
+    return Fail(context, op, "cannot resize the output");
   data->packed_constant = ConstantParameters(context, node);
   if (data->packed_constant) PackInputs(data, context, node);
   return kTfLiteOk;

@@ -306,7 +306,8 @@ int Run(int argc, char** argv) {
     } else if (arg == "--threads" && i + 1 < argc) {
       char* end = nullptr;
       const long n = std::strtol(argv[++i], &end, 10);
-      if (end == argv[i] || *end != '\0' || n < 1 || n > 1024) Fail(2, std::string("--threads must be 1 to 1024, got ") + argv[i]);
+      if (end == argv[i] || *end != '\0' || n < 1 || n > 1024)
+        Fail(2, std::string("--threads must be 1 to 1024, got ") + argv[i]);
       threads = static_cast<int>(n);
     } else {
       args.push_back(arg);
