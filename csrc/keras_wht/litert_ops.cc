@@ -280,10 +280,13 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
   const std::vector<const void*> parameters(addresses.begin() + 1, addresses.end() - 1);
 
   Instance* instance = nullptr;
-  for (const auto& candidate : ops.instances)
+  for (const auto& candidate : ops.instances) {
     if (candidate->node->two_d == kernel.two_d && candidate->parameters == parameters &&
-        candidate->dims == types[0].dims && candidate->op.type == types[0].type)
+        candidate->dims == types[0].dims && candidate->op.type == types[0].type) {
       instance = candidate.get();
+      break;
+    }
+  }
   if (instance == nullptr) {
     const Node* found = nullptr;
     for (const Node& node : ops.nodes) {

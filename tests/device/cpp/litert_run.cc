@@ -52,18 +52,6 @@
 #include "keras_wht/custom_ops.h"
 #include "keras_wht/litert_abi.h"
 
-enum : int {
-  kStatusOk = kKerasWhtLiteRtOk,
-  kHwAcceleratorCpu = kKerasWhtLiteRtHwAcceleratorCpu,
-  kRankedTensorType = kKerasWhtLiteRtRankedTensorType,
-  kElementFloat32 = kKerasWhtLiteRtElementFloat32,
-  kElementInt8 = kKerasWhtLiteRtElementInt8,
-  kQuantizationPerTensor = kKerasWhtLiteRtQuantizationPerTensor,
-  kLockRead = kKerasWhtLiteRtLockRead,
-  kLockWrite = kKerasWhtLiteRtLockWrite,
-  kMaxRank = KERAS_WHT_LITERT_MAX_RANK,
-};
-
 namespace {
 
 const char* StatusName(LiteRtStatus status) {
@@ -102,7 +90,7 @@ struct Failure {
 [[noreturn]] void Fail(int exit_code, std::string message) { throw Failure{exit_code, std::move(message)}; }
 
 void Check(LiteRtStatus status, const std::string& what) {
-  if (status != kStatusOk) {
+  if (status != kKerasWhtLiteRtOk) {
     Fail(1, what + " failed: LiteRT status " + std::to_string(status) + " (" + StatusName(status) + ")");
   }
 }
@@ -138,7 +126,7 @@ class Lock {
   }
   ~Lock() {
     const LiteRtStatus status = LiteRtUnlockTensorBuffer(buffer_);
-    if (status != kStatusOk) {
+    if (status != kKerasWhtLiteRtOk) {
       std::fprintf(stderr, "litert_run: unlocking a tensor buffer failed: LiteRT status %d (%s)\n", status,
                    StatusName(status));
     }
@@ -162,7 +150,8 @@ struct TensorInfo {
 };
 
 const char* TypeName(int element_type) {
-  return element_type == kElementFloat32 ? "float32" : element_type == kElementInt8 ? "int8" : "other";
+  if (element_type == kKerasWhtLiteRtElementFloat32) return "float32";
+  return element_type == kKerasWhtLiteRtElementInt8 ? "int8" : "other";
 }
 
 std::string Shape(const LiteRtLayout& layout) {
@@ -176,7 +165,7 @@ TensorInfo Describe(LiteRtTensor tensor, const char* name, const std::string& wh
   info.name = name ? name : "";
   int type_id = -1;
   Check(LiteRtGetTensorTypeId(tensor, &type_id), "LiteRtGetTensorTypeId(" + what + ")");
-  if (type_id != kRankedTensorType) Fail(2, what + " has no fixed rank: not supported");
+  if (type_id != kKerasWhtLiteRtRankedTensorType) Fail(2, what + " has no fixed rank: not supported");
 
   // A guard after the struct: the library must write exactly sizeof(LiteRtRankedTensorType).
   struct {
@@ -190,7 +179,8 @@ TensorInfo Describe(LiteRtTensor tensor, const char* name, const std::string& wh
   }
   info.type = probe.type;
   const LiteRtLayout& layout = info.type.layout;
-  if (layout.rank > kMaxRank) Fail(1, what + ": rank " + std::to_string(layout.rank) + " > 8: ABI mismatch?");
+  if (layout.rank > KERAS_WHT_LITERT_MAX_RANK)
+    Fail(1, what + ": rank " + std::to_string(layout.rank) + " > 8: ABI mismatch?");
   for (unsigned i = 0; i < layout.rank; ++i) {
     const int32_t d = layout.dimensions[i];
     // The batch dimension may be dynamic (-1) in the model; it runs with batch 1.
@@ -202,10 +192,10 @@ TensorInfo Describe(LiteRtTensor tensor, const char* name, const std::string& wh
     Fail(2, what + " has batch " + std::to_string(layout.dimensions[0]) + "; only batch-1 models are supported");
   }
 
-  if (info.type.element_type == kElementInt8) {
+  if (info.type.element_type == kKerasWhtLiteRtElementInt8) {
     int q_type = -1;
     Check(LiteRtGetQuantizationTypeId(tensor, &q_type), "LiteRtGetQuantizationTypeId(" + what + ")");
-    if (q_type != kQuantizationPerTensor) Fail(2, what + " is int8 without per-tensor quantization");
+    if (q_type != kKerasWhtLiteRtQuantizationPerTensor) Fail(2, what + " is int8 without per-tensor quantization");
     LiteRtQuantizationPerTensor q{};
     Check(LiteRtGetPerTensorQuantization(tensor, &q), "LiteRtGetPerTensorQuantization(" + what + ")");
     if (!(q.scale > 0.0f) || !std::isfinite(q.scale) || q.zero_point < -128 || q.zero_point > 127) {
@@ -214,14 +204,14 @@ TensorInfo Describe(LiteRtTensor tensor, const char* name, const std::string& wh
     }
     info.scale = q.scale;
     info.zero_point = static_cast<int32_t>(q.zero_point);
-  } else if (info.type.element_type != kElementFloat32) {
+  } else if (info.type.element_type != kKerasWhtLiteRtElementFloat32) {
     Fail(2, what + " has element type " + std::to_string(info.type.element_type) +
                 "; only float32 and int8 are supported");
   }
   return info;
 }
 
-size_t ElementBytes(int element_type) { return element_type == kElementInt8 ? 1 : 4; }
+size_t ElementBytes(int element_type) { return element_type == kKerasWhtLiteRtElementInt8 ? 1 : 4; }
 
 std::vector<float> ReadFloats(const std::string& path) {
   struct stat st;
@@ -267,7 +257,7 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 }
 
 void CopyIn(const TensorInfo& info, const float* src, void* dst) {
-  if (info.type.element_type == kElementFloat32) {
+  if (info.type.element_type == kKerasWhtLiteRtElementFloat32) {
     std::memcpy(dst, src, info.elements * sizeof(float));
     return;
   }
@@ -281,7 +271,7 @@ void CopyIn(const TensorInfo& info, const float* src, void* dst) {
 }
 
 void CopyOut(const TensorInfo& info, const void* src, float* dst) {
-  if (info.type.element_type == kElementFloat32) {
+  if (info.type.element_type == kKerasWhtLiteRtElementFloat32) {
     std::memcpy(dst, src, info.elements * sizeof(float));
     return;
   }
@@ -401,7 +391,7 @@ int Run(int argc, char** argv) {
 
   Options options;
   Check(LiteRtCreateOptions(&options.handle), "LiteRtCreateOptions");
-  Check(LiteRtSetOptionsHardwareAccelerators(options.handle, kHwAcceleratorCpu),
+  Check(LiteRtSetOptionsHardwareAccelerators(options.handle, kKerasWhtLiteRtHwAcceleratorCpu),
         "LiteRtSetOptionsHardwareAccelerators(CPU)");
   CustomOps ops;
   if (custom_ops) {
@@ -451,7 +441,7 @@ int Run(int argc, char** argv) {
 
   for (size_t s = 0; s < samples; ++s) {
     for (size_t i = 0; i < inputs.size(); ++i) {
-      Lock lock(in_buffers.handles[i], kLockWrite, "input " + std::to_string(i));
+      Lock lock(in_buffers.handles[i], kKerasWhtLiteRtLockWrite, "input " + std::to_string(i));
       CopyIn(inputs[i], input_data[i].data() + s * inputs[i].elements, lock.address());
     }
     Check(LiteRtRunCompiledModel(compiled.handle, sig_index, in_buffers.handles.size(),
@@ -459,7 +449,7 @@ int Run(int argc, char** argv) {
                                  out_buffers.handles.data()),
           "LiteRtRunCompiledModel (sample " + std::to_string(s) + ")");
     for (size_t i = 0; i < outputs.size(); ++i) {
-      Lock lock(out_buffers.handles[i], kLockRead, "output " + std::to_string(i));
+      Lock lock(out_buffers.handles[i], kKerasWhtLiteRtLockRead, "output " + std::to_string(i));
       CopyOut(outputs[i], lock.address(), result.data() + out_offset[i] + s * outputs[i].elements);
     }
   }
