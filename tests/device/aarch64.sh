@@ -36,6 +36,11 @@ for runtime in "${runtimes[@]}"; do
   esac
 done
 [ -f "$models/manifest.json" ] || { echo "aarch64.sh: no manifest.json in MODELS '$models'" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "aarch64.sh: needs root (it mounts and chroots): run it with sudo" >&2; exit 2; }
+for need in mmdebstrap /usr/lib/binfmt.d/qemu-aarch64.conf; do
+  command -v "$need" >/dev/null || [ -e "$need" ] ||
+    { echo "aarch64.sh: $need is missing: apt-get install mmdebstrap qemu-user-static arch-test" >&2; exit 2; }
+done
 
 # Programs for aarch64 run through qemu: binfmt_misc mounted and qemu-aarch64 registered
 # (the F flag opens the interpreter now, so that it also runs inside the chroot).
